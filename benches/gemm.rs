@@ -1,0 +1,162 @@
+//! GEMM throughput: nanonn's `gemm` against `matrixmultiply::sgemm` and the scalar reference.
+//!
+//! Shapes are `m×k×n` (C is m×n, the summed dimension is k): the 784-400-100-10 MLP with
+//! batch 128 (forward, and the weight gradient `Xᵀ·dY` with `trans_a`), and square sizes.
+//! Throughput is `2·m·n·k` elements, so criterion's "elem/s" reads as FLOP/s.
+//! Everything runs on one thread (`matrixmultiply` is built without its `threading` feature).
+//!
+//! Run: `cargo bench --bench gemm` (add `-- --quick` for a fast look).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use nanonn::kernels::{gemm, gemm_reference, gemm_scratch_len};
+
+/// One benchmarked product: `C (m×n) = op(A) (m×k) · B (k×n)`.
+struct Shape {
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_a: bool,
+}
+
+const SHAPES: [Shape; 6] = [
+    Shape {
+        m: 128,
+        k: 784,
+        n: 400,
+        trans_a: false,
+    },
+    Shape {
+        m: 784,
+        k: 128,
+        n: 400,
+        trans_a: true,
+    },
+    Shape {
+        m: 128,
+        k: 400,
+        n: 100,
+        trans_a: false,
+    },
+    Shape {
+        m: 128,
+        k: 100,
+        n: 10,
+        trans_a: false,
+    },
+    Shape {
+        m: 256,
+        k: 256,
+        n: 256,
+        trans_a: false,
+    },
+    Shape {
+        m: 512,
+        k: 512,
+        n: 512,
+        trans_a: false,
+    },
+];
+
+/// Deterministic values in [-1, 1) without a random-number dependency.
+fn filled(len: usize, seed: u32) -> Vec<f32> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn bench_gemm(c: &mut Criterion) {
+    for s in &SHAPES {
+        let Shape { m, k, n, trans_a } = *s;
+        let name = format!("gemm {m}x{k}x{n}{}", if trans_a { " trans_a" } else { "" });
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+
+        let a = filled(m * k, 1);
+        let b = filled(k * n, 2);
+        let mut out = vec![0.0f32; m * n];
+        let mut scratch = vec![0.0f32; gemm_scratch_len(m, n, k)];
+
+        group.bench_function("nanonn::kernels::gemm", |bench| {
+            bench.iter(|| {
+                gemm(
+                    trans_a,
+                    false,
+                    m,
+                    n,
+                    k,
+                    black_box(&a),
+                    black_box(&b),
+                    0.0,
+                    &mut out,
+                    &mut scratch,
+                )
+                .unwrap();
+                black_box(&mut out);
+            })
+        });
+
+        // Stored A is m×k (row stride k) or, transposed, k×m (element (i, p) at p*m + i).
+        let (rsa, csa) = if trans_a {
+            (1, m as isize)
+        } else {
+            (k as isize, 1)
+        };
+        group.bench_function("matrixmultiply::sgemm", |bench| {
+            bench.iter(|| {
+                // SAFETY: the pointers and strides describe the live buffers a (m·k), b (k·n)
+                // and out (m·n) exactly, and `out` does not alias `a` or `b`.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        black_box(a.as_ptr()),
+                        rsa,
+                        csa,
+                        black_box(b.as_ptr()),
+                        n as isize,
+                        1,
+                        0.0,
+                        out.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
+                }
+                black_box(&mut out);
+            })
+        });
+
+        if m * n * k <= 256 * 256 * 256 {
+            group.bench_function("gemm_reference", |bench| {
+                bench.iter(|| {
+                    gemm_reference(
+                        trans_a,
+                        false,
+                        m,
+                        n,
+                        k,
+                        black_box(&a),
+                        black_box(&b),
+                        0.0,
+                        &mut out,
+                    )
+                    .unwrap();
+                    black_box(&mut out);
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_gemm);
+criterion_main!(benches);

@@ -1,0 +1,20 @@
+//! Numeric kernels: pure functions on slices, no allocation, no std.
+//!
+//! Layers, losses and optimizers do their arithmetic here, so that faster kernels replace
+//! these without touching the layers. Every kernel has a plain scalar twin
+//! (`*_reference`) that the tests compare the fast version against.
+//!
+//! Matrices are row-major and contiguous. Length mismatches return an error instead of
+//! panicking.
+
+mod activation;
+mod gemm;
+mod loss;
+mod optim;
+mod reduce;
+
+pub use activation::*;
+pub use gemm::*;
+pub use loss::*;
+pub use optim::*;
+pub use reduce::*;

@@ -1,0 +1,213 @@
+//! Layers: the [`Layer`] trait, the built-in layers, and [`AnyLayer`] to mix them in a
+//! [`crate::net::Net`].
+//!
+//! # Who owns what
+//! In tinynn a layer owns its parameters and gradients. In nanonn a layer is only its
+//! *configuration* (`Dense { inputs: 784, outputs: 400, .. }`); the network keeps every
+//! layer's parameters in one flat slice and every gradient in a second slice with the same
+//! layout, and hands each layer its part in [`ForwardCtx`] / [`BackwardCtx`]. That is what lets
+//! the whole network live in one caller-provided buffer, lets the optimizer update all
+//! parameters in one fused pass, and makes saving a model a single copy.
+//!
+//! # Writing your own layer
+//! Implement [`Layer`] and wrap it with [`AnyLayer::Custom`] (no heap) or, with the `alloc`
+//! feature, [`AnyLayer::Boxed`]. See `tests/custom_layer.rs` for a complete example.
+
+mod activation;
+mod dense;
+
+pub use activation::Activation;
+pub use dense::Dense;
+
+use crate::error::Result;
+use crate::rng::Rng;
+use crate::tensor::{Shape, Tensor, TensorMut};
+
+/// Whether a network is training or evaluating (dropout and batch-norm behave differently).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Training: layers keep what `backward` needs and use batch statistics.
+    #[default]
+    Train,
+    /// Evaluation / inference: deterministic, nothing kept for `backward`.
+    Eval,
+}
+
+/// Memory a layer needs beyond its parameters, in `f32` elements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerMemory {
+    /// Kept from `forward` to `backward` or across calls (masks, running statistics), per
+    /// network; passed as [`ForwardCtx::state`] and [`BackwardCtx::state`].
+    pub state: usize,
+    /// Temporary space valid only during one call; shared by all layers of a network.
+    pub scratch: usize,
+}
+
+/// What a layer gets during [`Layer::forward`].
+pub struct ForwardCtx<'a> {
+    /// This layer's parameters (length [`Layer::param_len`]).
+    pub params: &'a [f32],
+    /// This layer's state (length [`LayerMemory::state`]).
+    pub state: &'a mut [f32],
+    /// Scratch space (at least [`LayerMemory::scratch`] elements).
+    pub scratch: &'a mut [f32],
+    /// The network's random generator (dropout).
+    pub rng: &'a mut Rng,
+    /// Training or evaluation.
+    pub mode: Mode,
+}
+
+/// What a layer gets during [`Layer::backward`].
+pub struct BackwardCtx<'a> {
+    /// This layer's parameters.
+    pub params: &'a [f32],
+    /// Where to write the gradient of the loss w.r.t. the parameters (same layout as
+    /// `params`). Overwritten, not accumulated.
+    pub grads: &'a mut [f32],
+    /// This layer's state, as left by the last `forward`.
+    pub state: &'a mut [f32],
+    /// Scratch space (at least [`LayerMemory::scratch`] elements).
+    pub scratch: &'a mut [f32],
+}
+
+/// A differentiable layer: a function `y = f(x; params)` with its backward pass.
+///
+/// Shapes passed to [`Layer::output_shape`] and [`Layer::memory`] are **per sample**
+/// (`[784]`); tensors passed to `forward` and `backward` carry the batch in front
+/// (`[batch, 784]`).
+pub trait Layer {
+    /// A short name for messages ("Dense", "ReLU").
+    fn name(&self) -> &'static str;
+
+    /// The per-sample output shape for a per-sample input shape, or an error naming the
+    /// mismatch.
+    fn output_shape(&self, input: Shape) -> Result<Shape>;
+
+    /// Number of trainable parameters.
+    fn param_len(&self) -> usize {
+        0
+    }
+
+    /// Memory needed besides parameters, for `batch` samples of shape `input`.
+    fn memory(&self, input: Shape, batch: usize, mode: Mode) -> LayerMemory {
+        let _ = (input, batch, mode);
+        LayerMemory::default()
+    }
+
+    /// Fills `params` (length [`Layer::param_len`]) with initial values.
+    fn init_params(&self, params: &mut [f32], rng: &mut Rng) -> Result<()> {
+        let _ = (params, rng);
+        Ok(())
+    }
+
+    /// Computes `y = f(x)`. Shapes have been checked against [`Layer::output_shape`].
+    fn forward(&mut self, x: Tensor<'_>, y: TensorMut<'_>, ctx: ForwardCtx<'_>) -> Result<()>;
+
+    /// Given `x` and `y` from the last `forward` and `dy = ∂L/∂y`, writes `∂L/∂params` into
+    /// `ctx.grads` and, when `dx` is `Some`, `∂L/∂x` into it. (`dx` is `None` for the first
+    /// layer of a network, which saves a matrix product.)
+    fn backward(
+        &mut self,
+        x: Tensor<'_>,
+        y: Tensor<'_>,
+        dy: Tensor<'_>,
+        dx: Option<TensorMut<'_>>,
+        ctx: BackwardCtx<'_>,
+    ) -> Result<()>;
+}
+
+/// Any layer a [`crate::net::Net`] can hold: the built-in ones by value, user layers by
+/// reference (or boxed, with `alloc`).
+#[non_exhaustive]
+pub enum AnyLayer<'a> {
+    /// A fully connected layer.
+    Dense(Dense),
+    /// An elementwise activation.
+    Activation(Activation),
+    /// A user-defined layer, borrowed.
+    Custom(&'a mut (dyn Layer + Send)),
+    /// A user-defined layer, owned.
+    #[cfg(feature = "alloc")]
+    Boxed(alloc::boxed::Box<dyn Layer + Send>),
+}
+
+impl core::fmt::Debug for AnyLayer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AnyLayer::Dense(d) => d.fmt(f),
+            AnyLayer::Activation(a) => a.fmt(f),
+            other => f.write_str(other.as_layer().name()),
+        }
+    }
+}
+
+impl<'a> AnyLayer<'a> {
+    fn as_layer(&self) -> &dyn Layer {
+        match self {
+            AnyLayer::Dense(l) => l,
+            AnyLayer::Activation(l) => l,
+            AnyLayer::Custom(l) => &**l,
+            #[cfg(feature = "alloc")]
+            AnyLayer::Boxed(l) => &**l,
+        }
+    }
+
+    fn as_layer_mut(&mut self) -> &mut dyn Layer {
+        match self {
+            AnyLayer::Dense(l) => l,
+            AnyLayer::Activation(l) => l,
+            AnyLayer::Custom(l) => &mut **l,
+            #[cfg(feature = "alloc")]
+            AnyLayer::Boxed(l) => &mut **l,
+        }
+    }
+}
+
+impl Layer for AnyLayer<'_> {
+    fn name(&self) -> &'static str {
+        self.as_layer().name()
+    }
+    fn output_shape(&self, input: Shape) -> Result<Shape> {
+        self.as_layer().output_shape(input)
+    }
+    fn param_len(&self) -> usize {
+        self.as_layer().param_len()
+    }
+    fn memory(&self, input: Shape, batch: usize, mode: Mode) -> LayerMemory {
+        self.as_layer().memory(input, batch, mode)
+    }
+    fn init_params(&self, params: &mut [f32], rng: &mut Rng) -> Result<()> {
+        self.as_layer().init_params(params, rng)
+    }
+    fn forward(&mut self, x: Tensor<'_>, y: TensorMut<'_>, ctx: ForwardCtx<'_>) -> Result<()> {
+        self.as_layer_mut().forward(x, y, ctx)
+    }
+    fn backward(
+        &mut self,
+        x: Tensor<'_>,
+        y: Tensor<'_>,
+        dy: Tensor<'_>,
+        dx: Option<TensorMut<'_>>,
+        ctx: BackwardCtx<'_>,
+    ) -> Result<()> {
+        self.as_layer_mut().backward(x, y, dy, dx, ctx)
+    }
+}
+
+impl From<Dense> for AnyLayer<'_> {
+    fn from(l: Dense) -> Self {
+        AnyLayer::Dense(l)
+    }
+}
+
+impl From<Activation> for AnyLayer<'_> {
+    fn from(l: Activation) -> Self {
+        AnyLayer::Activation(l)
+    }
+}
+
+impl<'a, L: Layer + Send> From<&'a mut L> for AnyLayer<'a> {
+    fn from(l: &'a mut L) -> Self {
+        AnyLayer::Custom(l)
+    }
+}

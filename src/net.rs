@@ -1,0 +1,440 @@
+//! Net: a sequence of layers run forward and backward over one block of memory.
+//!
+//! As in tinynn, a `Net` runs its layers in order on the way forward and in reverse on the
+//! way back, and exposes every parameter and gradient. Unlike tinynn it owns no heap: all its
+//! buffers live in the memory `M` given to [`Net::new`] (a `&mut [f32]`, or with `alloc` a
+//! `Vec<f32>`), laid out by a [`Plan`].
+
+use crate::error::{Error, ErrorKind, Result, check_finite};
+use crate::layers::{AnyLayer, BackwardCtx, ForwardCtx, Layer, Mode};
+use crate::optim::Optimizer;
+use crate::plan::{MAX_LAYERS, Plan, Purpose};
+use crate::rng::Rng;
+use crate::tensor::{Shape, Tensor, TensorMut};
+
+/// A sequential network living in caller-provided memory `M`.
+pub struct Net<'a, M = &'a mut [f32]> {
+    layers: heapless::Vec<AnyLayer<'a>, MAX_LAYERS>,
+    plan: Plan,
+    mem: M,
+    rng: Rng,
+    mode: Mode,
+    /// Batch size of the last training-mode forward pass, which `backward` needs.
+    ready_batch: Option<usize>,
+}
+
+/// The disjoint regions of a network's memory, borrowed at once.
+struct Parts<'m> {
+    params: &'m mut [f32],
+    grads: &'m mut [f32],
+    opt: &'m mut [f32],
+    state: &'m mut [f32],
+    acts: &'m mut [f32],
+    back: [&'m mut [f32]; 2],
+    scratch: &'m mut [f32],
+}
+
+fn split<'m>(mem: &'m mut [f32], plan: &Plan) -> Parts<'m> {
+    let r = plan.regions();
+    let mem = &mut mem[..plan.floats()];
+    let (params, rest) = mem.split_at_mut(r.params);
+    let (grads, rest) = rest.split_at_mut(r.grads);
+    let (opt, rest) = rest.split_at_mut(r.optimizer_state);
+    let (state, rest) = rest.split_at_mut(r.layer_state);
+    let (acts, rest) = rest.split_at_mut(r.activations);
+    let (b0, rest) = rest.split_at_mut(r.backprop_buffer);
+    let (b1, scratch) = rest.split_at_mut(r.backprop_buffer);
+    Parts {
+        params,
+        grads,
+        opt,
+        state,
+        acts,
+        back: [b0, b1],
+        scratch,
+    }
+}
+
+impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
+    /// Builds a network of `layers` for per-sample inputs of shape `input`, batches of at most
+    /// `batch`, in `memory`, and initialises its parameters from `seed`.
+    ///
+    /// `memory` must hold at least [`Plan::floats`] elements of the corresponding plan
+    /// (`Plan::new(&layers, input, batch, purpose)`); otherwise this returns
+    /// [`ErrorKind::OutOfMemory`] with both sizes in bytes.
+    pub fn new(
+        layers: impl IntoIterator<Item = AnyLayer<'a>>,
+        input: Shape,
+        batch: usize,
+        purpose: Purpose,
+        mut memory: M,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut list = heapless::Vec::new();
+        for layer in layers {
+            list.push(layer).map_err(|_| {
+                Error::new(ErrorKind::CapacityExceeded {
+                    what: "layers",
+                    capacity: MAX_LAYERS,
+                })
+            })?;
+        }
+        let plan = Plan::new(&list, input, batch, purpose)?;
+        let available = memory.as_ref().len();
+        if available < plan.floats() {
+            return Err(Error::new(ErrorKind::OutOfMemory {
+                what: "the network",
+                needed_bytes: plan.bytes(),
+                available_bytes: available * 4,
+            }));
+        }
+        let mut rng = Rng::new(seed);
+        let mem = memory.as_mut();
+        mem[..plan.floats()].fill(0.0);
+        let parts = split(mem, &plan);
+        for (i, (layer, slot)) in list.iter().zip(plan.slots()).enumerate() {
+            layer
+                .init_params(&mut parts.params[slot.params.clone()], &mut rng)
+                .map_err(|e| e.in_layer(i, layer.name()))?;
+        }
+        let mode = match purpose {
+            Purpose::Inference => Mode::Eval,
+            Purpose::Training { .. } => Mode::Train,
+        };
+        let rng = rng.fork();
+        Ok(Net {
+            layers: list,
+            plan,
+            mem: memory,
+            rng,
+            mode,
+            ready_batch: None,
+        })
+    }
+
+    /// The memory plan this network was built with.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> &[AnyLayer<'a>] {
+        &self.layers
+    }
+
+    /// Per-sample input shape.
+    pub fn input_shape(&self) -> Shape {
+        self.plan.input_shape()
+    }
+
+    /// Per-sample output shape.
+    pub fn output_shape(&self) -> Shape {
+        self.plan.output_shape()
+    }
+
+    /// Training or evaluation.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Switches between training and evaluation. A network planned for inference only
+    /// refuses [`Mode::Train`].
+    pub fn set_mode(&mut self, mode: Mode) -> Result<()> {
+        if mode == Mode::Train && !self.trains() {
+            return Err(Error::state(
+                "this network was planned for inference; plan it for training to train it",
+            ));
+        }
+        self.mode = mode;
+        self.ready_batch = None;
+        Ok(())
+    }
+
+    fn trains(&self) -> bool {
+        matches!(self.plan.purpose(), Purpose::Training { .. })
+    }
+
+    /// All parameters, layer after layer (see [`Net::layer_params`] for each layer's part).
+    pub fn params(&self) -> &[f32] {
+        &self.mem.as_ref()[..self.plan.param_count()]
+    }
+
+    /// All parameters, mutably (e.g. to load weights).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        let n = self.plan.param_count();
+        &mut self.mem.as_mut()[..n]
+    }
+
+    /// All gradients from the last `backward`, with the layout of [`Net::params`] (empty for
+    /// an inference network).
+    pub fn grads(&self) -> &[f32] {
+        let r = self.plan.regions();
+        &self.mem.as_ref()[r.params..r.params + r.grads]
+    }
+
+    /// Layer `index`, its parameters and its gradients (tinynn's per-layer `params` and
+    /// `grads`), or `None` past the last layer.
+    pub fn layer_params(&self, index: usize) -> Option<(&AnyLayer<'a>, &[f32], &[f32])> {
+        let slot = self.plan.slots().get(index)?;
+        let grads = self.grads();
+        let g = if grads.is_empty() {
+            grads
+        } else {
+            &grads[slot.params.clone()]
+        };
+        Some((&self.layers[index], &self.params()[slot.params.clone()], g))
+    }
+
+    /// The network's random generator (dropout), e.g. to store it in a checkpoint.
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    /// Runs the layers forward on a batch `x` of shape `[n, ..input]` with `1 ≤ n ≤`
+    /// the planned batch, and returns the output `[n, ..output]`.
+    ///
+    /// Errors on a wrong shape, a batch of 0 or larger than planned, or a NaN/infinity in
+    /// `x`.
+    pub fn forward(&mut self, x: Tensor<'_>) -> Result<Tensor<'_>> {
+        let n = self.check_input(x)?;
+        self.ready_batch = None;
+        let training_layout = self.trains();
+        let Net {
+            layers,
+            plan,
+            mem,
+            rng,
+            mode,
+            ..
+        } = self;
+        let mode = *mode;
+        let parts = split(mem.as_mut(), plan);
+        let Parts {
+            params,
+            state,
+            acts,
+            scratch,
+            ..
+        } = parts;
+        let ping = plan.pingpong_len();
+        if training_layout {
+            acts[..x.data().len()].copy_from_slice(x.data());
+        }
+        for (i, (layer, slot)) in layers.iter_mut().zip(plan.slots()).enumerate() {
+            let xs = slot.input.batched(n)?;
+            let ys = slot.output.batched(n)?;
+            let (xd, yd): (&[f32], &mut [f32]) = if training_layout {
+                let (lo, hi) = acts.split_at_mut(plan.boundary_offset(i + 1));
+                let xo = plan.boundary_offset(i);
+                (&lo[xo..xo + xs.numel()], &mut hi[..ys.numel()])
+            } else {
+                let (a, b) = acts.split_at_mut(ping);
+                let (src, dst) = if i % 2 == 0 { (b, a) } else { (a, b) };
+                let src: &[f32] = if i == 0 { x.data() } else { &src[..xs.numel()] };
+                (src, &mut dst[..ys.numel()])
+            };
+            let ctx = ForwardCtx {
+                params: &params[slot.params.clone()],
+                state: &mut state[slot.state.clone()],
+                scratch: &mut scratch[..],
+                rng: &mut *rng,
+                mode,
+            };
+            layer
+                .forward(Tensor::new(xd, xs)?, TensorMut::new(yd, ys)?, ctx)
+                .map_err(|e| e.in_layer(i, layer.name()))?;
+        }
+        if mode == Mode::Train && training_layout {
+            self.ready_batch = Some(n);
+        }
+        self.output(n)
+    }
+
+    fn check_input(&self, x: Tensor<'_>) -> Result<usize> {
+        let n = x.batch();
+        if x.shape().rank() == 0 || x.shape().inner() != self.input_shape() {
+            let expected = self.input_shape().batched(n.max(1))?;
+            return Err(Error::shape("input", expected, x.shape()));
+        }
+        if n == 0 {
+            return Err(Error::config("batch size must be at least 1"));
+        }
+        if n > self.plan.batch() {
+            return Err(Error::new(ErrorKind::BatchTooLarge {
+                got: n,
+                max: self.plan.batch(),
+            }));
+        }
+        check_finite("input", x.data())?;
+        Ok(n)
+    }
+
+    /// Where the output of the last layer lives, for a batch of `n`.
+    fn output_range(&self, n: usize) -> core::ops::Range<usize> {
+        let r = self.plan.regions();
+        let acts = r.params + r.grads + r.optimizer_state + r.layer_state;
+        let len = n * self.output_shape().numel();
+        let layers = self.layers.len();
+        let off = if self.trains() {
+            self.plan.boundary_offset(layers)
+        } else if layers % 2 == 1 {
+            0
+        } else {
+            self.plan.pingpong_len()
+        };
+        acts + off..acts + off + len
+    }
+
+    fn output(&self, n: usize) -> Result<Tensor<'_>> {
+        let range = self.output_range(n);
+        Tensor::new(&self.mem.as_ref()[range], self.output_shape().batched(n)?)
+    }
+
+    /// Backpropagates `grad_output = ∂L/∂output` (shape `[n, ..output]` of the last
+    /// training-mode `forward`) and writes every parameter gradient.
+    pub fn backward(&mut self, grad_output: Tensor<'_>) -> Result<()> {
+        let n = self.ready_for_backward()?;
+        let expected = self.output_shape().batched(n)?;
+        if grad_output.shape() != expected {
+            return Err(Error::shape("output gradient", expected, grad_output.shape()));
+        }
+        check_finite("output gradient", grad_output.data())?;
+        let slot = self.layers.len() % 2;
+        let parts = split(self.mem.as_mut(), &self.plan);
+        parts.back[slot][..expected.numel()].copy_from_slice(grad_output.data());
+        self.backward_from_buffer(n)
+    }
+
+    /// Computes `loss` on the last forward's output against `targets`, writes its gradient
+    /// straight into the backward buffer, backpropagates, and returns the loss.
+    pub fn backward_loss<L: crate::loss::Loss + ?Sized>(
+        &mut self,
+        loss: &L,
+        targets: crate::loss::Targets<'_>,
+    ) -> Result<f32> {
+        let n = self.ready_for_backward()?;
+        let out = self.output_range(n);
+        let shape = self.output_shape().batched(n)?;
+        let acts_start = {
+            let r = self.plan.regions();
+            r.params + r.grads + r.optimizer_state + r.layer_state
+        };
+        let slot = self.layers.len() % 2;
+        let parts = split(self.mem.as_mut(), &self.plan);
+        let preds = &parts.acts[out.start - acts_start..out.end - acts_start];
+        let grad = &mut parts.back[slot][..shape.numel()];
+        let value = loss.loss_and_grad(Tensor::new(preds, shape)?, targets, grad)?;
+        if !value.is_finite() {
+            return Err(Error::new(ErrorKind::NonFinite {
+                what: "loss",
+                index: 0,
+            }));
+        }
+        self.backward_from_buffer(n)?;
+        Ok(value)
+    }
+
+    fn ready_for_backward(&self) -> Result<usize> {
+        if !self.trains() {
+            return Err(Error::state("backward needs a network planned for training"));
+        }
+        self.ready_batch
+            .ok_or(Error::state("backward needs a training-mode forward first"))
+    }
+
+    /// Runs the layers backwards; `∂L/∂output` is in backward buffer `layers % 2`.
+    fn backward_from_buffer(&mut self, n: usize) -> Result<()> {
+        let Net {
+            layers, plan, mem, ..
+        } = self;
+        let Parts {
+            params,
+            grads,
+            state,
+            acts,
+            back,
+            scratch,
+            ..
+        } = split(mem.as_mut(), plan);
+        let [b0, b1] = back;
+        for (i, (layer, slot)) in layers.iter_mut().zip(plan.slots()).enumerate().rev() {
+            let xs = slot.input.batched(n)?;
+            let ys = slot.output.batched(n)?;
+            let xo = plan.boundary_offset(i);
+            let yo = plan.boundary_offset(i + 1);
+            // ∂y of layer i is in buffer (i + 1) % 2; its ∂x goes to buffer i % 2.
+            let (dy, dx): (&[f32], &mut [f32]) = if (i + 1) % 2 == 0 {
+                (&b0[..], &mut b1[..])
+            } else {
+                (&b1[..], &mut b0[..])
+            };
+            let dx = if i == 0 {
+                None
+            } else {
+                Some(TensorMut::new(&mut dx[..xs.numel()], xs)?)
+            };
+            let ctx = BackwardCtx {
+                params: &params[slot.params.clone()],
+                grads: &mut grads[slot.params.clone()],
+                state: &mut state[slot.state.clone()],
+                scratch: &mut scratch[..],
+            };
+            layer
+                .backward(
+                    Tensor::new(&acts[xo..xo + xs.numel()], xs)?,
+                    Tensor::new(&acts[yo..yo + ys.numel()], ys)?,
+                    Tensor::new(&dy[..ys.numel()], ys)?,
+                    dx,
+                    ctx,
+                )
+                .map_err(|e| e.in_layer(i, layer.name()))?;
+        }
+        Ok(())
+    }
+
+    /// Applies one `optimizer` step to every parameter, from the gradients of the last
+    /// `backward`, using the optimizer-state region of this network's memory.
+    pub fn apply_grad<O: Optimizer + ?Sized>(&mut self, optimizer: &mut O) -> Result<()> {
+        if !self.trains() {
+            return Err(Error::state("apply_grad needs a network planned for training"));
+        }
+        let need = optimizer.state_per_param() * self.plan.param_count();
+        let have = self.plan.regions().optimizer_state;
+        if need != have {
+            return Err(Error::length("optimizer state (planned for another optimizer)", have, need));
+        }
+        let parts = split(self.mem.as_mut(), &self.plan);
+        optimizer.step(parts.params, parts.grads, parts.opt)
+    }
+
+    /// The optimizer state region (e.g. for checkpoints).
+    pub fn optimizer_state(&self) -> &[f32] {
+        let r = self.plan.regions();
+        let start = r.params + r.grads;
+        &self.mem.as_ref()[start..start + r.optimizer_state]
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<'a> Net<'a, alloc::vec::Vec<f32>> {
+    /// Builds a network that allocates exactly the memory its plan needs.
+    pub fn owned(
+        layers: impl IntoIterator<Item = AnyLayer<'a>>,
+        input: Shape,
+        batch: usize,
+        purpose: Purpose,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut list: heapless::Vec<AnyLayer<'a>, MAX_LAYERS> = heapless::Vec::new();
+        for layer in layers {
+            list.push(layer).map_err(|_| {
+                Error::new(ErrorKind::CapacityExceeded {
+                    what: "layers",
+                    capacity: MAX_LAYERS,
+                })
+            })?;
+        }
+        let plan = Plan::new(&list, input, batch, purpose)?;
+        Net::new(list, input, batch, purpose, alloc::vec![0.0; plan.floats()], seed)
+    }
+}

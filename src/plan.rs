@@ -1,0 +1,324 @@
+//! The memory plan: how many bytes a network needs, computed before anything is built.
+//!
+//! A [`Plan`] walks the layers once, checks that their shapes chain, and lays out every
+//! buffer the network will use inside one `[f32]` slice:
+//!
+//! ```text
+//! training:  | params | grads | optimizer state | layer state | activations (every boundary) | ∂ ping | ∂ pong | scratch |
+//! inference: | params |                           layer state | activations ping | pong         |                 scratch |
+//! ```
+//!
+//! Training keeps the output of every layer for the backward pass (plus a copy of the input);
+//! inference only needs two buffers that layers write alternately, which is why it needs less.
+//! Sizes are exact: [`Plan::bytes`] is precisely what [`crate::net::Net::new`] will use.
+
+use core::ops::Range;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::layers::{AnyLayer, Layer, Mode};
+use crate::optim::Optimizer;
+use crate::tensor::Shape;
+
+/// Most layers a network can hold (the plan and the net keep per-layer records in
+/// fixed-capacity arrays, so no heap is needed).
+pub const MAX_LAYERS: usize = 64;
+
+/// What the memory is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Forward passes only (evaluation mode).
+    Inference,
+    /// Forward, backward and optimizer steps.
+    Training {
+        /// Floats of optimizer state per parameter ([`Optimizer::state_per_param`]).
+        optimizer_state_per_param: usize,
+    },
+}
+
+/// Where one layer's pieces live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerSlot {
+    /// Per-sample input shape.
+    pub input: Shape,
+    /// Per-sample output shape.
+    pub output: Shape,
+    /// The layer's parameters (and gradients, at the same offsets) within the parameter
+    /// region.
+    pub params: Range<usize>,
+    /// The layer's state within the layer-state region.
+    pub state: Range<usize>,
+}
+
+/// Sizes, in `f32` elements, of each region of a network's memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Regions {
+    /// Trainable parameters.
+    pub params: usize,
+    /// Gradients (training only; same layout as `params`).
+    pub grads: usize,
+    /// Optimizer state (training only).
+    pub optimizer_state: usize,
+    /// Per-layer state (masks, running statistics).
+    pub layer_state: usize,
+    /// Layer outputs (and, for training, a copy of the input).
+    pub activations: usize,
+    /// Each of the two buffers that carry gradients backwards (training only).
+    pub backprop_buffer: usize,
+    /// Scratch shared by all layers, the size of the largest need.
+    pub scratch: usize,
+}
+
+impl Regions {
+    /// Total `f32` elements.
+    pub fn total(&self) -> Option<usize> {
+        [
+            self.params,
+            self.grads,
+            self.optimizer_state,
+            self.layer_state,
+            self.activations,
+            self.backprop_buffer,
+            self.backprop_buffer,
+            self.scratch,
+        ]
+        .iter()
+        .try_fold(0usize, |acc, &n| acc.checked_add(n))
+    }
+}
+
+/// The checked layer shapes and the exact memory layout of a network.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    input: Shape,
+    batch: usize,
+    purpose: Purpose,
+    regions: Regions,
+    floats: usize,
+    slots: heapless::Vec<LayerSlot, MAX_LAYERS>,
+    /// Largest per-sample element count over the layer outputs.
+    widest_output: usize,
+}
+
+fn overflow() -> Error {
+    Error::config("the network's memory size overflows usize")
+}
+
+fn add(a: usize, b: usize) -> Result<usize> {
+    a.checked_add(b).ok_or_else(overflow)
+}
+
+fn mul(a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b).ok_or_else(overflow)
+}
+
+impl Plan {
+    /// Plans `layers` for samples of shape `input` (per sample, e.g. `[784]`) in batches of
+    /// at most `batch`.
+    ///
+    /// Errors if the layer list is empty or longer than [`MAX_LAYERS`], `batch` is 0, or a
+    /// layer does not accept the previous layer's output (the error names the layer).
+    pub fn new(layers: &[AnyLayer<'_>], input: Shape, batch: usize, purpose: Purpose) -> Result<Plan> {
+        if batch == 0 {
+            return Err(Error::config("batch size must be at least 1"));
+        }
+        if layers.is_empty() {
+            return Err(Error::config("a network needs at least one layer"));
+        }
+        if layers.len() > MAX_LAYERS {
+            return Err(Error::new(ErrorKind::CapacityExceeded {
+                what: "layers",
+                capacity: MAX_LAYERS,
+            }));
+        }
+        input.batched(batch)?;
+        let mode = match purpose {
+            Purpose::Inference => Mode::Eval,
+            Purpose::Training { .. } => Mode::Train,
+        };
+        let mut slots = heapless::Vec::new();
+        let (mut params, mut state, mut scratch) = (0usize, 0usize, 0usize);
+        let mut boundary_sum = input.checked_numel().ok_or_else(overflow)?;
+        let mut widest_output = 0usize;
+        let mut shape = input;
+        for (index, layer) in layers.iter().enumerate() {
+            let output = layer
+                .output_shape(shape)
+                .and_then(|s| s.batched(batch).map(|_| s))
+                .map_err(|e| e.in_layer(index, layer.name()))?;
+            let out_len = output.checked_numel().ok_or_else(overflow)?;
+            let mem = layer.memory(shape, batch, mode);
+            let p = layer.param_len();
+            let slot = LayerSlot {
+                input: shape,
+                output,
+                params: params..add(params, p)?,
+                state: state..add(state, mem.state)?,
+            };
+            params = slot.params.end;
+            state = slot.state.end;
+            scratch = scratch.max(mem.scratch);
+            boundary_sum = add(boundary_sum, out_len)?;
+            widest_output = widest_output.max(out_len);
+            // Capacity was checked above, so this push cannot fail.
+            let _ = slots.push(slot);
+            shape = output;
+        }
+        let mut regions = Regions {
+            params,
+            layer_state: state,
+            scratch,
+            ..Regions::default()
+        };
+        match purpose {
+            Purpose::Inference => {
+                regions.activations = mul(2, mul(batch, widest_output)?)?;
+            }
+            Purpose::Training {
+                optimizer_state_per_param,
+            } => {
+                regions.grads = params;
+                regions.optimizer_state = mul(params, optimizer_state_per_param)?;
+                regions.activations = mul(batch, boundary_sum)?;
+                regions.backprop_buffer = mul(batch, widest_output)?;
+            }
+        }
+        let floats = regions.total().ok_or_else(overflow)?;
+        mul(floats, 4)?;
+        Ok(Plan {
+            input,
+            batch,
+            purpose,
+            regions,
+            floats,
+            slots,
+            widest_output,
+        })
+    }
+
+    /// Plans for training with `optimizer`.
+    pub fn training<O: Optimizer>(
+        layers: &[AnyLayer<'_>],
+        input: Shape,
+        batch: usize,
+        optimizer: &O,
+    ) -> Result<Plan> {
+        let optimizer_state_per_param = optimizer.state_per_param();
+        Plan::new(layers, input, batch, Purpose::Training { optimizer_state_per_param })
+    }
+
+    /// Plans for inference only (less memory: no gradients, no optimizer state, two
+    /// activation buffers).
+    pub fn inference(layers: &[AnyLayer<'_>], input: Shape, batch: usize) -> Result<Plan> {
+        Plan::new(layers, input, batch, Purpose::Inference)
+    }
+
+    /// Exactly how many bytes the network needs.
+    pub fn bytes(&self) -> usize {
+        self.floats * core::mem::size_of::<f32>()
+    }
+
+    /// Exactly how many `f32` elements the network needs (`bytes() / 4`).
+    pub fn floats(&self) -> usize {
+        self.floats
+    }
+
+    /// Size of each region, in `f32` elements.
+    pub fn regions(&self) -> Regions {
+        self.regions
+    }
+
+    /// Number of trainable parameters.
+    pub fn param_count(&self) -> usize {
+        self.regions.params
+    }
+
+    /// Per-sample input shape.
+    pub fn input_shape(&self) -> Shape {
+        self.input
+    }
+
+    /// Per-sample output shape of the last layer.
+    pub fn output_shape(&self) -> Shape {
+        self.slots.last().map(|s| s.output).unwrap_or(self.input)
+    }
+
+    /// Largest batch the memory is planned for.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// What the memory is for.
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+
+    /// Where each layer's parameters and state live.
+    pub fn slots(&self) -> &[LayerSlot] {
+        &self.slots
+    }
+
+    /// Offset of activation boundary `i` (0 = input, `i` = output of layer `i - 1`) within the
+    /// activation region, for training plans.
+    pub(crate) fn boundary_offset(&self, i: usize) -> usize {
+        let mut off = 0;
+        let mut shape = self.input;
+        for slot in self.slots.iter().take(i) {
+            off += self.batch * shape.numel();
+            shape = slot.output;
+        }
+        off
+    }
+
+    /// Elements of each of the two inference activation buffers.
+    pub(crate) fn pingpong_len(&self) -> usize {
+        self.batch * self.widest_output
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::{Activation, Dense};
+
+    fn mlp() -> [AnyLayer<'static>; 5] {
+        [
+            Dense::new(784, 400).into(),
+            Activation::ReLU.into(),
+            Dense::new(400, 100).into(),
+            Activation::ReLU.into(),
+            Dense::new(100, 10).into(),
+        ]
+    }
+
+    #[test]
+    fn training_needs_more_than_inference() {
+        let layers = mlp();
+        let p = 784 * 400 + 400 + 400 * 100 + 100 + 100 * 10 + 10;
+        let t = Plan::new(&layers, Shape::vector(784), 128, Purpose::Training {
+            optimizer_state_per_param: 2,
+        })
+        .unwrap();
+        let i = Plan::inference(&layers, Shape::vector(784), 128).unwrap();
+        assert_eq!(t.param_count(), p);
+        assert_eq!(t.regions().optimizer_state, 2 * p);
+        assert_eq!(t.regions().activations, 128 * (784 + 400 + 400 + 100 + 100 + 10));
+        assert_eq!(i.regions().activations, 2 * 128 * 400);
+        assert!(i.bytes() < t.bytes());
+        assert_eq!(t.bytes(), 4 * t.floats());
+        assert_eq!(t.output_shape(), Shape::vector(10));
+        assert_eq!(t.boundary_offset(2), 128 * (784 + 400));
+    }
+
+    #[test]
+    fn mismatched_layers_name_the_layer() {
+        let layers: [AnyLayer<'static>; 3] =
+            [Dense::new(4, 3).into(), Activation::Tanh.into(), Dense::new(5, 2).into()];
+        let e = Plan::inference(&layers, Shape::vector(4), 1).unwrap_err();
+        assert_eq!(
+            format!("{e}"),
+            "layer 2 (Dense): input shape [3] does not match the expected [5]"
+        );
+        assert!(Plan::inference(&layers[..1], Shape::vector(4), 0).is_err());
+        assert!(Plan::inference(&[], Shape::vector(4), 1).is_err());
+    }
+}
