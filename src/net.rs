@@ -26,9 +26,10 @@ pub struct Net<'a, M = &'a mut [f32]> {
 /// The disjoint regions of a network's memory, borrowed at once.
 struct Parts<'m> {
     params: &'m mut [f32],
+    buffers: &'m mut [f32],
     grads: &'m mut [f32],
     opt: &'m mut [f32],
-    state: &'m mut [f32],
+    cache: &'m mut [f32],
     acts: &'m mut [f32],
     back: [&'m mut [f32]; 2],
     scratch: &'m mut [f32],
@@ -38,17 +39,19 @@ fn split<'m>(mem: &'m mut [f32], plan: &Plan) -> Parts<'m> {
     let r = plan.regions();
     let mem = &mut mem[..plan.floats()];
     let (params, rest) = mem.split_at_mut(r.params);
+    let (buffers, rest) = rest.split_at_mut(r.buffers);
     let (grads, rest) = rest.split_at_mut(r.grads);
     let (opt, rest) = rest.split_at_mut(r.optimizer_state);
-    let (state, rest) = rest.split_at_mut(r.layer_state);
+    let (cache, rest) = rest.split_at_mut(r.cache);
     let (acts, rest) = rest.split_at_mut(r.activations);
     let (b0, rest) = rest.split_at_mut(r.backprop_buffer);
     let (b1, scratch) = rest.split_at_mut(r.backprop_buffer);
     Parts {
         params,
+        buffers,
         grads,
         opt,
-        state,
+        cache,
         acts,
         back: [b0, b1],
         scratch,
@@ -96,6 +99,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             layer
                 .init_params(&mut parts.params[slot.params.clone()], &mut rng)
                 .map_err(|e| e.in_layer(i, layer.name()))?;
+            layer.init_buffers(&mut parts.buffers[slot.buffers.clone()]);
         }
         let mode = match purpose {
             Purpose::Inference => Mode::Eval,
@@ -169,7 +173,14 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// an inference network).
     pub fn grads(&self) -> &[f32] {
         let r = self.plan.regions();
-        &self.mem.as_ref()[r.params..r.params + r.grads]
+        let start = r.params + r.buffers;
+        &self.mem.as_ref()[start..start + r.grads]
+    }
+
+    /// All persistent layer buffers (running statistics), layer after layer.
+    pub fn buffers(&self) -> &[f32] {
+        let r = self.plan.regions();
+        &self.mem.as_ref()[r.params..r.params + r.buffers]
     }
 
     /// Layer `index`, its parameters and its gradients (tinynn's per-layer `params` and
@@ -211,7 +222,8 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         let parts = split(mem.as_mut(), plan);
         let Parts {
             params,
-            state,
+            buffers,
+            cache,
             acts,
             scratch,
             ..
@@ -235,7 +247,8 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             };
             let ctx = ForwardCtx {
                 params: &params[slot.params.clone()],
-                state: &mut state[slot.state.clone()],
+                buffers: &mut buffers[slot.buffers.clone()],
+                cache: &mut cache[slot.cache.clone()],
                 scratch: &mut scratch[..],
                 rng: &mut *rng,
                 mode,
@@ -272,7 +285,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// Where the output of the last layer lives, for a batch of `n`.
     fn output_range(&self, n: usize) -> core::ops::Range<usize> {
         let r = self.plan.regions();
-        let acts = r.params + r.grads + r.optimizer_state + r.layer_state;
+        let acts = r.params + r.buffers + r.grads + r.optimizer_state + r.cache;
         let len = n * self.output_shape().numel();
         let layers = self.layers.len();
         let off = if self.trains() {
@@ -296,7 +309,11 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         let n = self.ready_for_backward()?;
         let expected = self.output_shape().batched(n)?;
         if grad_output.shape() != expected {
-            return Err(Error::shape("output gradient", expected, grad_output.shape()));
+            return Err(Error::shape(
+                "output gradient",
+                expected,
+                grad_output.shape(),
+            ));
         }
         check_finite("output gradient", grad_output.data())?;
         let slot = self.layers.len() % 2;
@@ -317,7 +334,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         let shape = self.output_shape().batched(n)?;
         let acts_start = {
             let r = self.plan.regions();
-            r.params + r.grads + r.optimizer_state + r.layer_state
+            r.params + r.buffers + r.grads + r.optimizer_state + r.cache
         };
         let slot = self.layers.len() % 2;
         let parts = split(self.mem.as_mut(), &self.plan);
@@ -336,7 +353,9 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
 
     fn ready_for_backward(&self) -> Result<usize> {
         if !self.trains() {
-            return Err(Error::state("backward needs a network planned for training"));
+            return Err(Error::state(
+                "backward needs a network planned for training",
+            ));
         }
         self.ready_batch
             .ok_or(Error::state("backward needs a training-mode forward first"))
@@ -349,8 +368,9 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         } = self;
         let Parts {
             params,
+            buffers,
             grads,
-            state,
+            cache,
             acts,
             back,
             scratch,
@@ -376,7 +396,8 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             let ctx = BackwardCtx {
                 params: &params[slot.params.clone()],
                 grads: &mut grads[slot.params.clone()],
-                state: &mut state[slot.state.clone()],
+                buffers: &mut buffers[slot.buffers.clone()],
+                cache: &mut cache[slot.cache.clone()],
                 scratch: &mut scratch[..],
             };
             layer
@@ -396,12 +417,18 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// `backward`, using the optimizer-state region of this network's memory.
     pub fn apply_grad<O: Optimizer + ?Sized>(&mut self, optimizer: &mut O) -> Result<()> {
         if !self.trains() {
-            return Err(Error::state("apply_grad needs a network planned for training"));
+            return Err(Error::state(
+                "apply_grad needs a network planned for training",
+            ));
         }
         let need = optimizer.state_per_param() * self.plan.param_count();
         let have = self.plan.regions().optimizer_state;
         if need != have {
-            return Err(Error::length("optimizer state (planned for another optimizer)", have, need));
+            return Err(Error::length(
+                "optimizer state (planned for another optimizer)",
+                have,
+                need,
+            ));
         }
         let parts = split(self.mem.as_mut(), &self.plan);
         optimizer.step(parts.params, parts.grads, parts.opt)
@@ -410,7 +437,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// The optimizer state region (e.g. for checkpoints).
     pub fn optimizer_state(&self) -> &[f32] {
         let r = self.plan.regions();
-        let start = r.params + r.grads;
+        let start = r.params + r.buffers + r.grads;
         &self.mem.as_ref()[start..start + r.optimizer_state]
     }
 }
@@ -435,6 +462,13 @@ impl<'a> Net<'a, alloc::vec::Vec<f32>> {
             })?;
         }
         let plan = Plan::new(&list, input, batch, purpose)?;
-        Net::new(list, input, batch, purpose, alloc::vec![0.0; plan.floats()], seed)
+        Net::new(
+            list,
+            input,
+            batch,
+            purpose,
+            alloc::vec![0.0; plan.floats()],
+            seed,
+        )
     }
 }

@@ -4,10 +4,12 @@
 //! buffer the network will use inside one `[f32]` slice:
 //!
 //! ```text
-//! training:  | params | grads | optimizer state | layer state | activations (every boundary) | ∂ ping | ∂ pong | scratch |
-//! inference: | params |                           layer state | activations ping | pong         |                 scratch |
+//! training:  | params | buffers | grads | optimizer state | cache | activations (every boundary) | ∂ ping | ∂ pong | scratch |
+//! inference: | params | buffers |                           cache | activations ping | pong         |                 scratch |
 //! ```
 //!
+//! `params` and `buffers` (non-trainable values such as batch-norm's running statistics) are
+//! the model; everything else is working memory.
 //! Training keeps the output of every layer for the backward pass (plus a copy of the input);
 //! inference only needs two buffers that layers write alternately, which is why it needs less.
 //! Sizes are exact: [`Plan::bytes`] is precisely what [`crate::net::Net::new`] will use.
@@ -45,8 +47,10 @@ pub struct LayerSlot {
     /// The layer's parameters (and gradients, at the same offsets) within the parameter
     /// region.
     pub params: Range<usize>,
-    /// The layer's state within the layer-state region.
-    pub state: Range<usize>,
+    /// The layer's persistent buffers within the buffer region.
+    pub buffers: Range<usize>,
+    /// The layer's cache within the cache region.
+    pub cache: Range<usize>,
 }
 
 /// Sizes, in `f32` elements, of each region of a network's memory.
@@ -54,12 +58,14 @@ pub struct LayerSlot {
 pub struct Regions {
     /// Trainable parameters.
     pub params: usize,
+    /// Persistent non-trainable layer values (running statistics).
+    pub buffers: usize,
     /// Gradients (training only; same layout as `params`).
     pub grads: usize,
     /// Optimizer state (training only).
     pub optimizer_state: usize,
-    /// Per-layer state (masks, running statistics).
-    pub layer_state: usize,
+    /// Per-layer values kept from forward to backward (masks).
+    pub cache: usize,
     /// Layer outputs (and, for training, a copy of the input).
     pub activations: usize,
     /// Each of the two buffers that carry gradients backwards (training only).
@@ -73,9 +79,10 @@ impl Regions {
     pub fn total(&self) -> Option<usize> {
         [
             self.params,
+            self.buffers,
             self.grads,
             self.optimizer_state,
-            self.layer_state,
+            self.cache,
             self.activations,
             self.backprop_buffer,
             self.backprop_buffer,
@@ -117,7 +124,12 @@ impl Plan {
     ///
     /// Errors if the layer list is empty or longer than [`MAX_LAYERS`], `batch` is 0, or a
     /// layer does not accept the previous layer's output (the error names the layer).
-    pub fn new(layers: &[AnyLayer<'_>], input: Shape, batch: usize, purpose: Purpose) -> Result<Plan> {
+    pub fn new(
+        layers: &[AnyLayer<'_>],
+        input: Shape,
+        batch: usize,
+        purpose: Purpose,
+    ) -> Result<Plan> {
         if batch == 0 {
             return Err(Error::config("batch size must be at least 1"));
         }
@@ -136,7 +148,7 @@ impl Plan {
             Purpose::Training { .. } => Mode::Train,
         };
         let mut slots = heapless::Vec::new();
-        let (mut params, mut state, mut scratch) = (0usize, 0usize, 0usize);
+        let (mut params, mut buffers, mut cache, mut scratch) = (0usize, 0usize, 0usize, 0usize);
         let mut boundary_sum = input.checked_numel().ok_or_else(overflow)?;
         let mut widest_output = 0usize;
         let mut shape = input;
@@ -152,10 +164,12 @@ impl Plan {
                 input: shape,
                 output,
                 params: params..add(params, p)?,
-                state: state..add(state, mem.state)?,
+                buffers: buffers..add(buffers, mem.buffers)?,
+                cache: cache..add(cache, mem.cache)?,
             };
             params = slot.params.end;
-            state = slot.state.end;
+            buffers = slot.buffers.end;
+            cache = slot.cache.end;
             scratch = scratch.max(mem.scratch);
             boundary_sum = add(boundary_sum, out_len)?;
             widest_output = widest_output.max(out_len);
@@ -165,7 +179,8 @@ impl Plan {
         }
         let mut regions = Regions {
             params,
-            layer_state: state,
+            buffers,
+            cache,
             scratch,
             ..Regions::default()
         };
@@ -203,7 +218,14 @@ impl Plan {
         optimizer: &O,
     ) -> Result<Plan> {
         let optimizer_state_per_param = optimizer.state_per_param();
-        Plan::new(layers, input, batch, Purpose::Training { optimizer_state_per_param })
+        Plan::new(
+            layers,
+            input,
+            batch,
+            Purpose::Training {
+                optimizer_state_per_param,
+            },
+        )
     }
 
     /// Plans for inference only (less memory: no gradients, no optimizer state, two
@@ -294,14 +316,22 @@ mod tests {
     fn training_needs_more_than_inference() {
         let layers = mlp();
         let p = 784 * 400 + 400 + 400 * 100 + 100 + 100 * 10 + 10;
-        let t = Plan::new(&layers, Shape::vector(784), 128, Purpose::Training {
-            optimizer_state_per_param: 2,
-        })
+        let t = Plan::new(
+            &layers,
+            Shape::vector(784),
+            128,
+            Purpose::Training {
+                optimizer_state_per_param: 2,
+            },
+        )
         .unwrap();
         let i = Plan::inference(&layers, Shape::vector(784), 128).unwrap();
         assert_eq!(t.param_count(), p);
         assert_eq!(t.regions().optimizer_state, 2 * p);
-        assert_eq!(t.regions().activations, 128 * (784 + 400 + 400 + 100 + 100 + 10));
+        assert_eq!(
+            t.regions().activations,
+            128 * (784 + 400 + 400 + 100 + 100 + 10)
+        );
         assert_eq!(i.regions().activations, 2 * 128 * 400);
         assert!(i.bytes() < t.bytes());
         assert_eq!(t.bytes(), 4 * t.floats());
@@ -311,8 +341,11 @@ mod tests {
 
     #[test]
     fn mismatched_layers_name_the_layer() {
-        let layers: [AnyLayer<'static>; 3] =
-            [Dense::new(4, 3).into(), Activation::Tanh.into(), Dense::new(5, 2).into()];
+        let layers: [AnyLayer<'static>; 3] = [
+            Dense::new(4, 3).into(),
+            Activation::Tanh.into(),
+            Dense::new(5, 2).into(),
+        ];
         let e = Plan::inference(&layers, Shape::vector(4), 1).unwrap_err();
         assert_eq!(
             format!("{e}"),

@@ -47,7 +47,9 @@ impl Layer for Activation {
         _ctx: BackwardCtx<'_>,
     ) -> Result<()> {
         match dx {
-            Some(mut dx) => activation_backward(*self, x.data(), y.data(), dy.data(), dx.data_mut()),
+            Some(mut dx) => {
+                activation_backward(*self, x.data(), y.data(), dy.data(), dx.data_mut())
+            }
             None => Ok(()),
         }
     }

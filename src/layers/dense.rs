@@ -80,7 +80,10 @@ impl Layer for Dense {
                 .max(gemm_scratch_len(i, o, batch))
                 .max(gemm_scratch_len(batch, i, o));
         }
-        LayerMemory { state: 0, scratch }
+        LayerMemory {
+            scratch,
+            ..LayerMemory::default()
+        }
     }
 
     fn init_params(&self, params: &mut [f32], rng: &mut Rng) -> Result<()> {
@@ -92,7 +95,18 @@ impl Layer for Dense {
     fn forward(&mut self, x: Tensor<'_>, mut y: TensorMut<'_>, ctx: ForwardCtx<'_>) -> Result<()> {
         let (w, b) = ctx.params.split_at(self.weight_len());
         let n = x.batch();
-        gemm(false, false, n, self.outputs, self.inputs, x.data(), w, 0.0, y.data_mut(), ctx.scratch)?;
+        gemm(
+            false,
+            false,
+            n,
+            self.outputs,
+            self.inputs,
+            x.data(),
+            w,
+            0.0,
+            y.data_mut(),
+            ctx.scratch,
+        )?;
         add_bias(y.data_mut(), b)
     }
 
@@ -107,12 +121,34 @@ impl Layer for Dense {
         let (i, o, n) = (self.inputs, self.outputs, x.batch());
         let (dw, db) = ctx.grads.split_at_mut(self.weight_len());
         // ∂W = xᵀ·∂y : [i, n]·[n, o]
-        gemm(true, false, i, o, n, x.data(), dy.data(), 0.0, dw, ctx.scratch)?;
+        gemm(
+            true,
+            false,
+            i,
+            o,
+            n,
+            x.data(),
+            dy.data(),
+            0.0,
+            dw,
+            ctx.scratch,
+        )?;
         sum_rows(dy.data(), db)?;
         if let Some(mut dx) = dx {
             // ∂x = ∂y·Wᵀ : [n, o]·[o, i]
             let w = &ctx.params[..self.weight_len()];
-            gemm(false, true, n, i, o, dy.data(), w, 0.0, dx.data_mut(), ctx.scratch)?;
+            gemm(
+                false,
+                true,
+                n,
+                i,
+                o,
+                dy.data(),
+                w,
+                0.0,
+                dx.data_mut(),
+                ctx.scratch,
+            )?;
         }
         Ok(())
     }

@@ -36,9 +36,13 @@ pub enum Mode {
 /// Memory a layer needs beyond its parameters, in `f32` elements.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LayerMemory {
-    /// Kept from `forward` to `backward` or across calls (masks, running statistics), per
-    /// network; passed as [`ForwardCtx::state`] and [`BackwardCtx::state`].
-    pub state: usize,
+    /// Non-trainable values that are part of the model and saved with it (batch-norm's
+    /// running mean and variance); passed as [`ForwardCtx::buffers`]. Must not depend on the
+    /// batch size or the mode.
+    pub buffers: usize,
+    /// Values kept from `forward` to `backward` (dropout masks, normalised inputs); passed as
+    /// [`ForwardCtx::cache`]. May depend on the batch size and the mode.
+    pub cache: usize,
     /// Temporary space valid only during one call; shared by all layers of a network.
     pub scratch: usize,
 }
@@ -47,8 +51,10 @@ pub struct LayerMemory {
 pub struct ForwardCtx<'a> {
     /// This layer's parameters (length [`Layer::param_len`]).
     pub params: &'a [f32],
-    /// This layer's state (length [`LayerMemory::state`]).
-    pub state: &'a mut [f32],
+    /// This layer's persistent buffers (length [`LayerMemory::buffers`]).
+    pub buffers: &'a mut [f32],
+    /// This layer's forward-to-backward cache (length [`LayerMemory::cache`]).
+    pub cache: &'a mut [f32],
     /// Scratch space (at least [`LayerMemory::scratch`] elements).
     pub scratch: &'a mut [f32],
     /// The network's random generator (dropout).
@@ -64,8 +70,10 @@ pub struct BackwardCtx<'a> {
     /// Where to write the gradient of the loss w.r.t. the parameters (same layout as
     /// `params`). Overwritten, not accumulated.
     pub grads: &'a mut [f32],
-    /// This layer's state, as left by the last `forward`.
-    pub state: &'a mut [f32],
+    /// This layer's persistent buffers.
+    pub buffers: &'a mut [f32],
+    /// This layer's cache, as left by the last training-mode `forward`.
+    pub cache: &'a mut [f32],
     /// Scratch space (at least [`LayerMemory::scratch`] elements).
     pub scratch: &'a mut [f32],
 }
@@ -98,6 +106,12 @@ pub trait Layer {
     fn init_params(&self, params: &mut [f32], rng: &mut Rng) -> Result<()> {
         let _ = (params, rng);
         Ok(())
+    }
+
+    /// Fills the persistent `buffers` (length [`LayerMemory::buffers`]) with their initial
+    /// values (e.g. a running variance of 1). They are zero before this is called.
+    fn init_buffers(&self, buffers: &mut [f32]) {
+        let _ = buffers;
     }
 
     /// Computes `y = f(x)`. Shapes have been checked against [`Layer::output_shape`].
@@ -178,6 +192,9 @@ impl Layer for AnyLayer<'_> {
     }
     fn init_params(&self, params: &mut [f32], rng: &mut Rng) -> Result<()> {
         self.as_layer().init_params(params, rng)
+    }
+    fn init_buffers(&self, buffers: &mut [f32]) {
+        self.as_layer().init_buffers(buffers)
     }
     fn forward(&mut self, x: Tensor<'_>, y: TensorMut<'_>, ctx: ForwardCtx<'_>) -> Result<()> {
         self.as_layer_mut().forward(x, y, ctx)

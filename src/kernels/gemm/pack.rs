@@ -5,8 +5,10 @@
 //! they are the columns of `C` (so `op(B)` is packed as its transpose). The block is cut into
 //! panels of `r` rows (`r` = the microkernel's `MR` for A, `NR` for B); each panel is stored
 //! depth-major, `r` values per depth step, so the microkernel reads both panels strictly
-//! forward, one short contiguous run per step. Rows missing from the last panel are zero,
-//! which lets the microkernel always compute a full tile; the caller keeps only the valid part.
+//! forward, one short contiguous run per step. Rows missing from the last panel are filled
+//! so that the microkernel can always compute a full tile; the caller keeps only the valid
+//! part, so the fill never reaches `C`. It is zero rather than left as whatever the scratch
+//! held, because stale values could be subnormal or NaN, which are slow on many CPUs.
 //!
 //! Whatever the transpose flags, the source is one of two layouts ([`Src`]); packing is where
 //! the four `trans_a`/`trans_b` cases become one.
