@@ -3,9 +3,13 @@
 //! Shapes are `m×k×n` (C is m×n, the summed dimension is k): the 784-400-100-10 MLP with
 //! batch 128 (forward, and the weight gradient `Xᵀ·dY` with `trans_a`), and square sizes.
 //! Throughput is `2·m·n·k` elements, so criterion's "elem/s" reads as FLOP/s.
-//! Everything runs on one thread (`matrixmultiply` is built without its `threading` feature).
+//! Everything runs on one thread (`matrixmultiply` is built without its `threading` feature,
+//! and nanonn's `rayon` feature is off unless asked for). nanonn uses the kernel path
+//! [`nanonn::kernels::selected`] picks (printed first; force one with `NANONN_KERNEL`).
+//! The scalar twin is left out above 256³, where it takes seconds per call.
 //!
-//! Run: `cargo bench --bench gemm` (add `-- --quick` for a fast look).
+//! Run: `cargo bench --bench gemm` (add `-- --quick` for a fast look). With
+//! `--features rayon`, the group `gemm 512x512x512 threads` compares 1 and 2 threads.
 
 use std::hint::black_box;
 
@@ -20,7 +24,7 @@ struct Shape {
     trans_a: bool,
 }
 
-const SHAPES: [Shape; 6] = [
+const SHAPES: [Shape; 7] = [
     Shape {
         m: 128,
         k: 784,
@@ -57,6 +61,12 @@ const SHAPES: [Shape; 6] = [
         n: 512,
         trans_a: false,
     },
+    Shape {
+        m: 1024,
+        k: 1024,
+        n: 1024,
+        trans_a: false,
+    },
 ];
 
 /// Deterministic values in [-1, 1) without a random-number dependency.
@@ -73,6 +83,7 @@ fn filled(len: usize, seed: u32) -> Vec<f32> {
 }
 
 fn bench_gemm(c: &mut Criterion) {
+    eprintln!("nanonn kernel path: {}", nanonn::kernels::selected());
     for s in &SHAPES {
         let Shape { m, k, n, trans_a } = *s;
         let name = format!("gemm {m}x{k}x{n}{}", if trans_a { " trans_a" } else { "" });
@@ -158,5 +169,39 @@ fn bench_gemm(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_gemm);
+/// 512³ on rayon pools of 1 and 2 threads (the scratch is planned for 2).
+#[cfg(feature = "rayon")]
+fn bench_threads(c: &mut Criterion) {
+    let n = 512;
+    let mut group = c.benchmark_group("gemm 512x512x512 threads");
+    group.throughput(Throughput::Elements((2 * n * n * n) as u64));
+    let a = filled(n * n, 1);
+    let b = filled(n * n, 2);
+    let mut out = vec![0.0f32; n * n];
+    let pools: Vec<_> = [1, 2]
+        .iter()
+        .map(|&t| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build();
+            (t, pool.expect("a rayon pool"))
+        })
+        .collect();
+    let mut scratch = vec![0.0f32; pools[1].1.install(|| gemm_scratch_len(n, n, n))];
+    for (threads, pool) in &pools {
+        group.bench_function(format!("{threads} threads"), |bench| {
+            pool.install(|| {
+                bench.iter(|| {
+                    let (a, b) = (black_box(&a), black_box(&b));
+                    gemm(false, false, n, n, n, a, b, 0.0, &mut out, &mut scratch).unwrap();
+                    black_box(&mut out);
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "rayon"))]
+fn bench_threads(_: &mut Criterion) {}
+
+criterion_group!(benches, bench_gemm, bench_threads);
 criterion_main!(benches);

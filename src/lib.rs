@@ -32,6 +32,7 @@
 extern crate alloc;
 
 pub mod error;
+pub mod format;
 pub mod init;
 pub mod kernels;
 pub mod layers;
@@ -56,6 +57,10 @@ pub mod prelude {
     pub use crate::error::{Error, ErrorKind, Result};
     pub use crate::init::Init;
     pub use crate::layers::{Activation, AnyLayer, Dense, Layer, Mode};
+    pub use crate::layers::{
+        AvgPool2D, Conv2D, ConvTranspose2D, Flatten, GlobalAvgPool2D, MaxPool2D, Padding, Reshape,
+    };
+    pub use crate::layers::{BatchNorm, Dropout, Lstm, Rnn};
     pub use crate::loss::{
         Huber, Loss, Mae, Mse, SigmoidCrossEntropy, SoftmaxCrossEntropy, Targets,
     };

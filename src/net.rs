@@ -3,7 +3,8 @@
 //! As in tinynn, a `Net` runs its layers in order on the way forward and in reverse on the
 //! way back, and exposes every parameter and gradient. Unlike tinynn it owns no heap: all its
 //! buffers live in the memory `M` given to [`Net::new`] (a `&mut [f32]`, or with `alloc` a
-//! `Vec<f32>`), laid out by a [`Plan`].
+//! `Vec<f32>`), laid out by a [`Plan`]. An inference network can also read its parameters from
+//! a slice it borrows instead ([`Net::with_params`]), e.g. weights left in flash.
 
 use crate::error::{Error, ErrorKind, Result, check_finite};
 use crate::layers::{AnyLayer, BackwardCtx, ForwardCtx, Layer, Mode};
@@ -17,6 +18,9 @@ pub struct Net<'a, M = &'a mut [f32]> {
     layers: heapless::Vec<AnyLayer<'a>, MAX_LAYERS>,
     plan: Plan,
     mem: M,
+    /// Parameters borrowed from outside `mem` ([`Net::with_params`]); `None` when they live
+    /// in `mem`.
+    borrowed: Option<&'a [f32]>,
     rng: Rng,
     mode: Mode,
     /// Batch size of the last training-mode forward pass, which `backward` needs.
@@ -58,6 +62,22 @@ fn split<'m>(mem: &'m mut [f32], plan: &Plan) -> Parts<'m> {
     }
 }
 
+/// Collects layers into the fixed-capacity list a network keeps.
+fn collect<'a>(
+    layers: impl IntoIterator<Item = AnyLayer<'a>>,
+) -> Result<heapless::Vec<AnyLayer<'a>, MAX_LAYERS>> {
+    let mut list = heapless::Vec::new();
+    for layer in layers {
+        list.push(layer).map_err(|_| {
+            Error::new(ErrorKind::CapacityExceeded {
+                what: "layers",
+                capacity: MAX_LAYERS,
+            })
+        })?;
+    }
+    Ok(list)
+}
+
 impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// Builds a network of `layers` for per-sample inputs of shape `input`, batches of at most
     /// `batch`, in `memory`, and initialises its parameters from `seed`.
@@ -70,19 +90,48 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         input: Shape,
         batch: usize,
         purpose: Purpose,
-        mut memory: M,
+        memory: M,
         seed: u64,
     ) -> Result<Self> {
-        let mut list = heapless::Vec::new();
-        for layer in layers {
-            list.push(layer).map_err(|_| {
-                Error::new(ErrorKind::CapacityExceeded {
-                    what: "layers",
-                    capacity: MAX_LAYERS,
-                })
-            })?;
-        }
+        let list = collect(layers)?;
         let plan = Plan::new(&list, input, batch, purpose)?;
+        Net::build(list, plan, memory, seed, None)
+    }
+
+    /// Builds an inference network that reads its parameters from `params` instead of copying
+    /// them into `memory` — for weights that stay in flash or in a loaded file (see
+    /// [`crate::format::ModelFile::inference_net`]). `params` holds every layer's parameters
+    /// in order, exactly [`Plan::param_count`] of them, and must be finite; `memory` needs
+    /// [`Plan::inference_borrowed`]`(..).floats()` elements. Persistent buffers start at their
+    /// initial values; set them with [`Net::buffers_mut`].
+    pub fn with_params(
+        layers: impl IntoIterator<Item = AnyLayer<'a>>,
+        input: Shape,
+        batch: usize,
+        params: &'a [f32],
+        memory: M,
+    ) -> Result<Self> {
+        let list = collect(layers)?;
+        let plan = Plan::inference_borrowed(&list, input, batch)?;
+        if params.len() != plan.param_count() {
+            return Err(Error::length(
+                "parameters",
+                plan.param_count(),
+                params.len(),
+            ));
+        }
+        check_finite("parameters", params)?;
+        Net::build(list, plan, memory, 0, Some(params))
+    }
+
+    fn build(
+        list: heapless::Vec<AnyLayer<'a>, MAX_LAYERS>,
+        plan: Plan,
+        mut memory: M,
+        seed: u64,
+        borrowed: Option<&'a [f32]>,
+    ) -> Result<Self> {
+        let purpose = plan.purpose();
         let available = memory.as_ref().len();
         if available < plan.floats() {
             return Err(Error::new(ErrorKind::OutOfMemory {
@@ -96,9 +145,11 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         mem[..plan.floats()].fill(0.0);
         let parts = split(mem, &plan);
         for (i, (layer, slot)) in list.iter().zip(plan.slots()).enumerate() {
-            layer
-                .init_params(&mut parts.params[slot.params.clone()], &mut rng)
-                .map_err(|e| e.in_layer(i, layer.name()))?;
+            if borrowed.is_none() {
+                layer
+                    .init_params(&mut parts.params[slot.params.clone()], &mut rng)
+                    .map_err(|e| e.in_layer(i, layer.name()))?;
+            }
             layer.init_buffers(&mut parts.buffers[slot.buffers.clone()]);
         }
         let mode = match purpose {
@@ -110,6 +161,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             layers: list,
             plan,
             mem: memory,
+            borrowed,
             rng,
             mode,
             ready_batch: None,
@@ -160,13 +212,22 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
 
     /// All parameters, layer after layer (see [`Net::layer_params`] for each layer's part).
     pub fn params(&self) -> &[f32] {
-        &self.mem.as_ref()[..self.plan.param_count()]
+        match self.borrowed {
+            Some(params) => params,
+            None => &self.mem.as_ref()[..self.plan.regions().params],
+        }
     }
 
-    /// All parameters, mutably (e.g. to load weights).
+    /// All parameters, mutably (e.g. to load weights). Empty for a network whose parameters
+    /// are borrowed ([`Net::with_params`]): those are read-only.
     pub fn params_mut(&mut self) -> &mut [f32] {
-        let n = self.plan.param_count();
+        let n = self.plan.regions().params;
         &mut self.mem.as_mut()[..n]
+    }
+
+    /// Whether the parameters are borrowed read-only ([`Net::with_params`]).
+    pub fn params_borrowed(&self) -> bool {
+        self.borrowed.is_some()
     }
 
     /// All gradients from the last `backward`, with the layout of [`Net::params`] (empty for
@@ -181,6 +242,12 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     pub fn buffers(&self) -> &[f32] {
         let r = self.plan.regions();
         &self.mem.as_ref()[r.params..r.params + r.buffers]
+    }
+
+    /// All persistent layer buffers, mutably (to restore them from a saved model).
+    pub fn buffers_mut(&mut self) -> &mut [f32] {
+        let r = self.plan.regions();
+        &mut self.mem.as_mut()[r.params..r.params + r.buffers]
     }
 
     /// Layer `index`, its parameters and its gradients (tinynn's per-layer `params` and
@@ -201,6 +268,11 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         &self.rng
     }
 
+    /// Replaces the network's random generator (to resume from a checkpoint bit for bit).
+    pub fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
+    }
+
     /// Runs the layers forward on a batch `x` of shape `[n, ..input]` with `1 ≤ n ≤`
     /// the planned batch, and returns the output `[n, ..output]`.
     ///
@@ -214,6 +286,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             layers,
             plan,
             mem,
+            borrowed,
             rng,
             mode,
             ..
@@ -228,6 +301,10 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             scratch,
             ..
         } = parts;
+        let params: &[f32] = match *borrowed {
+            Some(p) => p,
+            None => params,
+        };
         let ping = plan.pingpong_len();
         if training_layout {
             acts[..x.data().len()].copy_from_slice(x.data());
@@ -440,6 +517,13 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         let start = r.params + r.buffers + r.grads;
         &self.mem.as_ref()[start..start + r.optimizer_state]
     }
+
+    /// The optimizer state region, mutably (to resume from a checkpoint).
+    pub fn optimizer_state_mut(&mut self) -> &mut [f32] {
+        let r = self.plan.regions();
+        let start = r.params + r.buffers + r.grads;
+        &mut self.mem.as_mut()[start..start + r.optimizer_state]
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -452,15 +536,7 @@ impl<'a> Net<'a, alloc::vec::Vec<f32>> {
         purpose: Purpose,
         seed: u64,
     ) -> Result<Self> {
-        let mut list: heapless::Vec<AnyLayer<'a>, MAX_LAYERS> = heapless::Vec::new();
-        for layer in layers {
-            list.push(layer).map_err(|_| {
-                Error::new(ErrorKind::CapacityExceeded {
-                    what: "layers",
-                    capacity: MAX_LAYERS,
-                })
-            })?;
-        }
+        let list = collect(layers)?;
         let plan = Plan::new(&list, input, batch, purpose)?;
         Net::new(
             list,

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! `params` and `buffers` (non-trainable values such as batch-norm's running statistics) are
-//! the model; everything else is working memory.
+//! the model; everything else is working memory. An inference plan made with
+//! [`Plan::inference_borrowed`] has an empty `params` region: the network reads its
+//! parameters from a slice it borrows (e.g. a model file in flash, see [`crate::format`]).
 //! Training keeps the output of every layer for the backward pass (plus a copy of the input);
 //! inference only needs two buffers that layers write alternately, which is why it needs less.
 //! Sizes are exact: [`Plan::bytes`] is precisely what [`crate::net::Net::new`] will use.
@@ -56,7 +58,7 @@ pub struct LayerSlot {
 /// Sizes, in `f32` elements, of each region of a network's memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Regions {
-    /// Trainable parameters.
+    /// Trainable parameters (0 when they are borrowed, see [`Plan::inference_borrowed`]).
     pub params: usize,
     /// Persistent non-trainable layer values (running statistics).
     pub buffers: usize,
@@ -101,6 +103,10 @@ pub struct Plan {
     purpose: Purpose,
     regions: Regions,
     floats: usize,
+    /// Number of parameters, also when they live outside the memory (`regions.params == 0`).
+    param_count: usize,
+    /// Whether the parameters are borrowed from outside the memory.
+    borrowed_params: bool,
     slots: heapless::Vec<LayerSlot, MAX_LAYERS>,
     /// Largest per-sample element count over the layer outputs.
     widest_output: usize,
@@ -205,6 +211,8 @@ impl Plan {
             purpose,
             regions,
             floats,
+            param_count: params,
+            borrowed_params: false,
             slots,
             widest_output,
         })
@@ -234,6 +242,23 @@ impl Plan {
         Plan::new(layers, input, batch, Purpose::Inference)
     }
 
+    /// Plans for inference with parameters that stay outside the network's memory, borrowed
+    /// by [`crate::net::Net::with_params`] — a model read in place from flash needs no RAM
+    /// for its weights. The `params` region is empty; slots keep their offsets, which now
+    /// index the borrowed slice.
+    pub fn inference_borrowed(layers: &[AnyLayer<'_>], input: Shape, batch: usize) -> Result<Plan> {
+        let mut plan = Plan::inference(layers, input, batch)?;
+        plan.floats -= plan.regions.params;
+        plan.regions.params = 0;
+        plan.borrowed_params = true;
+        Ok(plan)
+    }
+
+    /// Whether the parameters live outside the memory ([`Plan::inference_borrowed`]).
+    pub fn params_borrowed(&self) -> bool {
+        self.borrowed_params
+    }
+
     /// Exactly how many bytes the network needs.
     pub fn bytes(&self) -> usize {
         self.floats * core::mem::size_of::<f32>()
@@ -251,7 +276,7 @@ impl Plan {
 
     /// Number of trainable parameters.
     pub fn param_count(&self) -> usize {
-        self.regions.params
+        self.param_count
     }
 
     /// Per-sample input shape.
@@ -337,6 +362,11 @@ mod tests {
         assert_eq!(t.bytes(), 4 * t.floats());
         assert_eq!(t.output_shape(), Shape::vector(10));
         assert_eq!(t.boundary_offset(2), 128 * (784 + 400));
+        let b = Plan::inference_borrowed(&layers, Shape::vector(784), 128).unwrap();
+        assert!(b.params_borrowed() && !i.params_borrowed());
+        assert_eq!((b.param_count(), b.regions().params), (p, 0));
+        assert_eq!(b.floats(), i.floats() - p);
+        assert_eq!(b.slots()[2].params, i.slots()[2].params);
     }
 
     #[test]

@@ -8,13 +8,22 @@
 //! panicking.
 
 mod activation;
+mod conv;
+mod dispatch;
 mod gemm;
 mod loss;
+pub mod math;
+mod norm;
 mod optim;
+mod recurrent;
 mod reduce;
 
 pub use activation::*;
+pub use conv::*;
+pub use dispatch::{KERNEL_ENV, KernelPath, selected};
 pub use gemm::*;
 pub use loss::*;
+pub use norm::*;
 pub use optim::*;
+pub use recurrent::*;
 pub use reduce::*;

@@ -14,10 +14,22 @@
 //! feature, [`AnyLayer::Boxed`]. See `tests/custom_layer.rs` for a complete example.
 
 mod activation;
+mod conv;
 mod dense;
+mod dropout;
+mod norm;
+mod pool;
+mod recurrent;
+mod reshape;
 
 pub use activation::Activation;
+pub use conv::{Conv2D, ConvTranspose2D, IM2COL_FLOATS, Padding};
 pub use dense::Dense;
+pub use dropout::Dropout;
+pub use norm::BatchNorm;
+pub use pool::{AvgPool2D, GlobalAvgPool2D, MaxPool2D};
+pub use recurrent::{Lstm, Rnn};
+pub use reshape::{Flatten, Reshape};
 
 use crate::error::Result;
 use crate::rng::Rng;
@@ -138,6 +150,28 @@ pub enum AnyLayer<'a> {
     Dense(Dense),
     /// An elementwise activation.
     Activation(Activation),
+    /// A 2-D convolution on NHWC images.
+    Conv2D(Conv2D),
+    /// A 2-D transposed convolution on NHWC images.
+    ConvTranspose2D(ConvTranspose2D),
+    /// 2-D max pooling.
+    MaxPool2D(MaxPool2D),
+    /// 2-D average pooling.
+    AvgPool2D(AvgPool2D),
+    /// Global average pooling, `[H, W, C] -> [C]`.
+    GlobalAvgPool2D(GlobalAvgPool2D),
+    /// Flattening of each sample to a vector.
+    Flatten(Flatten),
+    /// A change of per-sample shape.
+    Reshape(Reshape),
+    /// Batch normalisation.
+    BatchNorm(BatchNorm),
+    /// Inverted dropout.
+    Dropout(Dropout),
+    /// An Elman (tanh) recurrent layer.
+    Rnn(Rnn),
+    /// A long short-term memory layer.
+    Lstm(Lstm),
     /// A user-defined layer, borrowed.
     Custom(&'a mut (dyn Layer + Send)),
     /// A user-defined layer, owned.
@@ -150,6 +184,17 @@ impl core::fmt::Debug for AnyLayer<'_> {
         match self {
             AnyLayer::Dense(d) => d.fmt(f),
             AnyLayer::Activation(a) => a.fmt(f),
+            AnyLayer::Conv2D(l) => l.fmt(f),
+            AnyLayer::ConvTranspose2D(l) => l.fmt(f),
+            AnyLayer::MaxPool2D(l) => l.fmt(f),
+            AnyLayer::AvgPool2D(l) => l.fmt(f),
+            AnyLayer::GlobalAvgPool2D(l) => l.fmt(f),
+            AnyLayer::Flatten(l) => l.fmt(f),
+            AnyLayer::Reshape(l) => l.fmt(f),
+            AnyLayer::BatchNorm(l) => l.fmt(f),
+            AnyLayer::Dropout(l) => l.fmt(f),
+            AnyLayer::Rnn(l) => l.fmt(f),
+            AnyLayer::Lstm(l) => l.fmt(f),
             other => f.write_str(other.as_layer().name()),
         }
     }
@@ -160,6 +205,17 @@ impl<'a> AnyLayer<'a> {
         match self {
             AnyLayer::Dense(l) => l,
             AnyLayer::Activation(l) => l,
+            AnyLayer::Conv2D(l) => l,
+            AnyLayer::ConvTranspose2D(l) => l,
+            AnyLayer::MaxPool2D(l) => l,
+            AnyLayer::AvgPool2D(l) => l,
+            AnyLayer::GlobalAvgPool2D(l) => l,
+            AnyLayer::Flatten(l) => l,
+            AnyLayer::Reshape(l) => l,
+            AnyLayer::BatchNorm(l) => l,
+            AnyLayer::Dropout(l) => l,
+            AnyLayer::Rnn(l) => l,
+            AnyLayer::Lstm(l) => l,
             AnyLayer::Custom(l) => &**l,
             #[cfg(feature = "alloc")]
             AnyLayer::Boxed(l) => &**l,
@@ -170,6 +226,17 @@ impl<'a> AnyLayer<'a> {
         match self {
             AnyLayer::Dense(l) => l,
             AnyLayer::Activation(l) => l,
+            AnyLayer::Conv2D(l) => l,
+            AnyLayer::ConvTranspose2D(l) => l,
+            AnyLayer::MaxPool2D(l) => l,
+            AnyLayer::AvgPool2D(l) => l,
+            AnyLayer::GlobalAvgPool2D(l) => l,
+            AnyLayer::Flatten(l) => l,
+            AnyLayer::Reshape(l) => l,
+            AnyLayer::BatchNorm(l) => l,
+            AnyLayer::Dropout(l) => l,
+            AnyLayer::Rnn(l) => l,
+            AnyLayer::Lstm(l) => l,
             AnyLayer::Custom(l) => &mut **l,
             #[cfg(feature = "alloc")]
             AnyLayer::Boxed(l) => &mut **l,
@@ -220,6 +287,72 @@ impl From<Dense> for AnyLayer<'_> {
 impl From<Activation> for AnyLayer<'_> {
     fn from(l: Activation) -> Self {
         AnyLayer::Activation(l)
+    }
+}
+
+impl From<Conv2D> for AnyLayer<'_> {
+    fn from(l: Conv2D) -> Self {
+        AnyLayer::Conv2D(l)
+    }
+}
+
+impl From<ConvTranspose2D> for AnyLayer<'_> {
+    fn from(l: ConvTranspose2D) -> Self {
+        AnyLayer::ConvTranspose2D(l)
+    }
+}
+
+impl From<MaxPool2D> for AnyLayer<'_> {
+    fn from(l: MaxPool2D) -> Self {
+        AnyLayer::MaxPool2D(l)
+    }
+}
+
+impl From<AvgPool2D> for AnyLayer<'_> {
+    fn from(l: AvgPool2D) -> Self {
+        AnyLayer::AvgPool2D(l)
+    }
+}
+
+impl From<GlobalAvgPool2D> for AnyLayer<'_> {
+    fn from(l: GlobalAvgPool2D) -> Self {
+        AnyLayer::GlobalAvgPool2D(l)
+    }
+}
+
+impl From<Flatten> for AnyLayer<'_> {
+    fn from(l: Flatten) -> Self {
+        AnyLayer::Flatten(l)
+    }
+}
+
+impl From<Reshape> for AnyLayer<'_> {
+    fn from(l: Reshape) -> Self {
+        AnyLayer::Reshape(l)
+    }
+}
+
+impl From<BatchNorm> for AnyLayer<'_> {
+    fn from(l: BatchNorm) -> Self {
+        AnyLayer::BatchNorm(l)
+    }
+}
+
+impl From<Dropout> for AnyLayer<'_> {
+    fn from(l: Dropout) -> Self {
+        AnyLayer::Dropout(l)
+    }
+}
+
+impl From<Rnn> for AnyLayer<'_> {
+    fn from(l: Rnn) -> Self {
+        AnyLayer::Rnn(l)
+    }
+}
+
+impl From<Lstm> for AnyLayer<'_> {
+    fn from(l: Lstm) -> Self {
+        AnyLayer::Lstm(l)
     }
 }
 

@@ -18,14 +18,36 @@
 //! full and only their valid part is written to `C`.
 //!
 //! Products with at most three rows (`small`, e.g. batch-1 inference) skip packing: there
-//! is nothing to reuse, and they then need no scratch at all.
+//! is nothing to reuse, and they then need no scratch at all. Small products with a narrow
+//! `C` (e.g. `128 × 10`) are computed as `Cᵀ = op(B)ᵀ·op(A)ᵀ`, which fills the tiles better
+//! ([`nest::swap_pays`]).
 //!
-//! The microkernel sits behind the small [`MicroKernel`] trait; the loop nest is generic
-//! over it. Today there is one, [`portable::Portable`] (`wide::f32x8`); faster ones
-//! (`core::arch` AVX2/AVX-512 chosen at run time) slot in beside it as further implementors,
-//! and [`gemm_scratch_len`] must then cover the largest `MR`/`NR` among them.
+//! The microkernel sits behind the small `MicroKernel` trait ([`nest`]); the loop nest is
+//! generic over it. There are three, chosen per call from [`crate::kernels::selected`]:
+//!
+//! | path       | kernel                              | tile    | where                      |
+//! |------------|-------------------------------------|---------|----------------------------|
+//! | `portable` | `wide::f32x8` ([`portable`])        | 4 × 8   | everywhere (SSE2, NEON, …) |
+//! | `avx2`     | `core::arch` AVX2+FMA ([`avx2`])    | 6 × 16  | x86-64 with AVX2 and FMA   |
+//! | `avx512`   | `core::arch` AVX-512F ([`avx512`])  | 12 × 32 | x86-64 with AVX-512F       |
+//!
+//! and the `scalar` path runs [`gemm_reference`]. Each kernel has its own cache blocks and
+//! its own copy of the packing code (compiled with its instruction set).
+//! [`gemm_scratch_len`] covers every kernel compiled into the crate, whichever the CPU picks,
+//! so a memory plan made on one machine is large enough on any other.
+//!
+//! With the `rayon` feature, large products are split over the current rayon pool
+//! ([`parallel`]), with results bit-identical for every thread count.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"] // the AVX-512 intrinsics are stable since 1.89
+mod avx512;
+mod nest;
 mod pack;
+#[cfg(feature = "rayon")]
+mod parallel;
 mod portable;
 mod reference;
 mod small;
@@ -35,51 +57,10 @@ mod tests;
 pub use reference::gemm_reference;
 
 use crate::error::{Error, Result};
-use pack::{Src, pack};
+use crate::kernels::{KernelPath, selected};
+use nest::{MicroKernel, a_pack_len, b_pack_len};
+use pack::Src;
 use portable::Portable;
-
-/// Depth of one packed slice (the `k` block). A `KC × NR` B micro-panel (8 KiB with
-/// `NR = 8`) plus an `MR × KC` A micro-panel stay in a 32 KiB L1 data cache.
-///
-/// The three block sizes were measured with the portable kernel on a Cascade Lake Xeon
-/// (KC 192–512, MC 32–128, NC 512–2048): every choice was within ±5 % (the noise) on the MLP
-/// and square shapes, so these are the textbook values, kept small for small caches.
-const KC: usize = 256;
-/// Rows of `op(A)` packed at a time (a multiple of every kernel's `MR`): `MC × KC` floats
-/// (64 KiB) stay in L2 while the whole B~ block streams past them.
-const MC: usize = 64;
-/// Columns of `op(B)` packed at a time (a multiple of every kernel's `NR`).
-const NC: usize = 1024;
-
-/// A register-blocked microkernel: computes one `MR × NR` tile of `C` from packed panels.
-///
-/// Why a trait: the loop nest and the packing are shared, only this inner piece differs per
-/// instruction set, so adding an AVX2 or NEON kernel is one more implementor plus a run-time
-/// choice in [`gemm`]. An implementor built on `#[target_feature]` functions calls them from
-/// `tile` in an `unsafe` block whose safety argument is that [`gemm`] only instantiates
-/// `gemm_loop::<ThatKernel>` after detecting the feature at run time.
-trait MicroKernel {
-    /// Rows of the tile (the A panel width).
-    const MR: usize;
-    /// Columns of the tile (the B panel width).
-    const NR: usize;
-
-    /// `C[0..rows][0..cols] = (A~ · B~)[0..rows][0..cols] + beta · C`, where `a` holds at
-    /// least `kc * MR` packed floats (depth-major, `MR` per step), `b` at least `kc * NR`,
-    /// and row `i` of the tile starts at `c[i * rsc]`. `rows <= MR`, `cols <= NR`; `c` holds
-    /// the `rows × cols` part. `beta == 0.0` must not read `c`.
-    #[allow(clippy::too_many_arguments)] // the microkernel contract, kept flat for speed
-    fn tile(
-        kc: usize,
-        a: &[f32],
-        b: &[f32],
-        beta: f32,
-        c: &mut [f32],
-        rsc: usize,
-        rows: usize,
-        cols: usize,
-    );
-}
 
 /// C (m×n) = op(A)·op(B) + beta·C, row-major and contiguous.
 ///
@@ -90,14 +71,18 @@ trait MicroKernel {
 /// `beta == 0.0` means `c` is not read (it may hold NaN or garbage), as in BLAS; any other
 /// `beta` scales the old `C`. Any of `m`, `n`, `k` may be 0 (`k == 0` gives `C = beta·C`).
 ///
-/// `scratch` holds the packed panels; it must have at least [`gemm_scratch_len`]`(m, n, k)`
-/// floats, its contents on entry do not matter, and nothing is allocated. Sums are
+/// `scratch` holds the packed panels; give it [`gemm_scratch_len`]`(m, n, k)` floats. Its
+/// contents on entry do not matter, and nothing is allocated. (With `rayon`, less than
+/// that, down to the one-thread part, only means fewer threads; below that it is an error.)
+/// The kernel is [`crate::kernels::selected`]'s choice. With `rayon`, large products run on
+/// the current rayon pool, with the same result for every thread count. Sums are
 /// accumulated in `f32` in blocks of `k`, so results differ from [`gemm_reference`] by
 /// rounding only (relative error of order `k · f32::EPSILON`).
 ///
 /// # Errors
 /// [`crate::ErrorKind::LengthMismatch`] when `a`, `b` or `c` does not have exactly
-/// `m·k`, `k·n`, `m·n` elements, or when `scratch` is shorter than `gemm_scratch_len`.
+/// `m·k`, `k·n`, `m·n` elements, or when `scratch` is shorter than what one thread needs
+/// (that is `gemm_scratch_len` without `rayon`).
 #[allow(clippy::too_many_arguments)] // the BLAS signature: every argument is a dimension or operand
 pub fn gemm(
     trans_a: bool,
@@ -111,8 +96,39 @@ pub fn gemm(
     c: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<()> {
+    gemm_with(
+        selected(),
+        trans_a,
+        trans_b,
+        m,
+        n,
+        k,
+        a,
+        b,
+        beta,
+        c,
+        scratch,
+    )
+}
+
+/// [`gemm`] on a given kernel path (the tests run every path the host supports). A path
+/// the CPU lacks falls back to the portable kernel.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_with(
+    path: KernelPath,
+    trans_a: bool,
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<()> {
     check_operands(m, n, k, a.len(), b.len(), c.len())?;
-    let needed = gemm_scratch_len(m, n, k);
+    let needed = scratch_len(m, n, k, false);
     if scratch.len() < needed {
         return Err(Error::length(
             "gemm scratch (minimum)",
@@ -132,6 +148,9 @@ pub fn gemm(
         }
         return Ok(());
     }
+    if path == KernelPath::Scalar {
+        return gemm_reference(trans_a, trans_b, m, n, k, a, b, beta, c);
+    }
     if m <= small::MAX_M {
         small::gemm_unpacked(trans_a, trans_b, m, n, k, a, b, beta, c);
         return Ok(());
@@ -147,31 +166,107 @@ pub fn gemm(
     } else {
         Src::RowsAdjacent { data: b, ld: n }
     };
-    gemm_loop::<Portable>(m, n, k, a, b, beta, c, scratch);
+    let dims = (m, n, k);
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            if let Some(kern) = avx512::Avx512::new() {
+                run(&kern, dims, a, b, beta, c, scratch);
+                return Ok(());
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => {
+            if let Some(kern) = avx2::Avx2::new() {
+                run(&kern, dims, a, b, beta, c, scratch);
+                return Ok(());
+            }
+        }
+        _ => {}
+    }
+    run(&Portable, dims, a, b, beta, c, scratch);
     Ok(())
+}
+
+/// The loop nest for kernel `K`: transposed when that is less work ([`nest::swap_pays`]),
+/// on the rayon pool when that is worth it and the scratch allows, else on this thread.
+/// Lengths are checked, `m, n, k > 0`, `m > small::MAX_M`; `a` and `b` describe `op(A)` and
+/// `op(B)ᵀ` as [`pack::pack`] reads them.
+fn run<K: MicroKernel>(
+    kern: &K,
+    (m, n, k): (usize, usize, usize),
+    a: Src<'_>,
+    b: Src<'_>,
+    beta: f32,
+    c: &mut [f32],
+    scratch: &mut [f32],
+) {
+    if nest::swap_pays::<K>(m, n, k) {
+        // Cᵀ (n×m) = op(B)ᵀ·op(A)ᵀ: op(B)ᵀ is packed as the left operand, op(A) (= the
+        // transpose of the right one) as the right, and Cᵀ's element (j, i) is C[i][j],
+        // at c[j + i·n]: row stride 1, column stride n.
+        let (b_pack, a_pack) = scratch.split_at_mut(b_pack_len::<K>(m, k));
+        nest::serial(kern, (n, m, k), b, a, beta, c, (1, n), b_pack, a_pack);
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    if parallel::try_parallel(kern, (m, n, k), a, b, beta, c, scratch) {
+        return;
+    }
+    let (b_pack, a_pack) = scratch.split_at_mut(b_pack_len::<K>(n, k));
+    nest::serial(kern, (m, n, k), a, b, beta, c, (n, 1), b_pack, a_pack);
 }
 
 /// Floats of scratch [`gemm`] needs for these sizes (packing buffers); the memory planner
 /// reserves it up front.
 ///
 /// It is one packed block of each operand, `round_up(min(m, MC), MR) · min(k, KC)` for A plus
-/// `min(k, KC) · round_up(min(n, NC), NR)` for B, so small matrices need little (a 4×16·16×8
-/// product needs 4·16 + 16·8 = 192 floats) and large ones are capped (278 528 floats,
-/// 1.06 MiB). It is 0 when `m <= 3` (such products, e.g. one sample at inference, are
-/// computed without packing) and when `n` or `k` is 0. The answer does not depend on the
-/// transpose flags.
+/// `min(k, KC) · round_up(min(n, NC), NR)` for B, for whichever compiled-in kernel needs the
+/// most (so the answer does not depend on the CPU, and a plan made on one machine fits on
+/// any other). Small matrices need little (a 4×16·16×8 product needs 16·(12 + 32) = 704
+/// floats on x86-64) and large ones are capped (about 1.1 MiB). It is 0 when `m <= 3` (such
+/// products, e.g. one sample at inference, are computed without packing) and when `n` or `k`
+/// is 0. The answer does not depend on the transpose flags.
+///
+/// With the `rayon` feature, a product large enough to split gets one more packed A block
+/// for each further thread of the rayon pool that is current when this is called, and B
+/// blocks for up to four depth slices (so make the plan inside the pool you will train in;
+/// a smaller scratch just means fewer threads).
 pub fn gemm_scratch_len(m: usize, n: usize, k: usize) -> usize {
-    // With several kernels this takes the largest MR and NR among them.
-    scratch_len_for(Portable::MR, Portable::NR, m, n, k)
+    scratch_len(m, n, k, cfg!(feature = "rayon"))
 }
 
-/// [`gemm_scratch_len`] for a kernel with tile `mr × nr`.
-fn scratch_len_for(mr: usize, nr: usize, m: usize, n: usize, k: usize) -> usize {
+/// The largest need among the compiled-in kernels: the one-thread part, plus A blocks for
+/// more workers when `parallel`.
+fn scratch_len(m: usize, n: usize, k: usize, parallel: bool) -> usize {
     if m <= small::MAX_M || n == 0 || k == 0 {
         return 0; // nothing to pack (m <= MAX_M is computed unpacked)
     }
-    let kc = k.min(KC);
-    m.min(MC).next_multiple_of(mr) * kc + kc * n.min(NC).next_multiple_of(nr)
+    let need = kernel_need::<Portable>(m, n, k, parallel);
+    #[cfg(target_arch = "x86_64")]
+    let need = need
+        .max(kernel_need::<avx2::Avx2>(m, n, k, parallel))
+        .max(kernel_need::<avx512::Avx512>(m, n, k, parallel));
+    need
+}
+
+/// Scratch for kernel `K`: the packed B block and one packed A block, or, for a product
+/// computed transposed, the same for `Cᵀ`; with `parallel`, what the rayon loop would use
+/// on the current pool if that is more.
+fn kernel_need<K: MicroKernel>(m: usize, n: usize, k: usize, parallel: bool) -> usize {
+    if nest::swap_pays::<K>(m, n, k) {
+        return b_pack_len::<K>(m, k) + a_pack_len::<K>(n, k);
+    }
+    let one_thread = b_pack_len::<K>(n, k) + a_pack_len::<K>(m, k);
+    #[cfg(feature = "rayon")]
+    if parallel {
+        if let Some(len) = parallel::planned_len::<K>(m, n, k) {
+            return len.max(one_thread);
+        }
+    }
+    #[cfg(not(feature = "rayon"))]
+    let _ = parallel;
+    one_thread
 }
 
 /// Checks that `a`, `b`, `c` have exactly `m·k`, `k·n`, `m·n` elements (shared with
@@ -189,67 +284,4 @@ fn check_operands(m: usize, n: usize, k: usize, a: usize, b: usize, c: usize) ->
     check("gemm A (m·k)", m, k, a)?;
     check("gemm B (k·n)", k, n, b)?;
     check("gemm C (m·n)", m, n, c)
-}
-
-/// The five loops around the microkernel `K` (see the module documentation). Lengths are
-/// checked by the caller, `m, n, k > 0` and `scratch` holds `scratch_len_for(K::MR, K::NR…)`.
-#[allow(clippy::too_many_arguments)]
-fn gemm_loop<K: MicroKernel>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Src<'_>,
-    b: Src<'_>,
-    beta: f32,
-    c: &mut [f32],
-    scratch: &mut [f32],
-) {
-    let (mr, nr) = (K::MR, K::NR);
-    let kc_max = k.min(KC);
-    let (a_pack, b_pack) = scratch.split_at_mut(m.min(MC).next_multiple_of(mr) * kc_max);
-
-    // LOOP 5: split n into NC-wide column blocks (B, C).
-    for j0 in (0..n).step_by(NC) {
-        let nc = NC.min(n - j0);
-        // LOOP 4: split k into KC-deep slices (A, B); C accumulates across them.
-        for p0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - p0);
-            pack(b_pack, b, nr, j0, nc, p0, kc);
-            // The first slice applies the caller's beta; later ones add to what it wrote.
-            let beta = if p0 == 0 { beta } else { 1.0 };
-            // LOOP 3: split m into MC-tall row blocks (A, C).
-            for i0 in (0..m).step_by(MC) {
-                let mc = MC.min(m - i0);
-                pack(a_pack, a, mr, i0, mc, p0, kc);
-                // LOOP 2: one NR-wide micro-panel of B~ at a time (stays in L1).
-                for (jr, b_panel) in b_pack
-                    .chunks_exact(kc * nr)
-                    .take(nc.div_ceil(nr))
-                    .enumerate()
-                {
-                    let j = j0 + jr * nr;
-                    let cols = nr.min(n - j);
-                    // LOOP 1: one MR-tall micro-panel of A~ at a time -> one tile of C.
-                    for (ir, a_panel) in a_pack
-                        .chunks_exact(kc * mr)
-                        .take(mc.div_ceil(mr))
-                        .enumerate()
-                    {
-                        let i = i0 + ir * mr;
-                        let rows = mr.min(m - i);
-                        K::tile(
-                            kc,
-                            a_panel,
-                            b_panel,
-                            beta,
-                            &mut c[i * n + j..],
-                            n,
-                            rows,
-                            cols,
-                        );
-                    }
-                }
-            }
-        }
-    }
 }

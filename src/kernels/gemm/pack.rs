@@ -34,45 +34,100 @@ pub(super) enum Src<'a> {
     },
 }
 
-/// Packs rows `row0..row0 + rows` and depth `d0..d0 + depth` of `src` into `dst`, as
-/// `rows.div_ceil(r)` panels of `depth * r` floats:
-/// `dst[(panel * depth + d) * r + i] = src(row0 + panel * r + i, d0 + d)`, and `0.0` where
-/// `panel * r + i >= rows`.
+/// Where a block lies in its operand: rows `row0..row0 + rows`, depth `d0..d0 + depth`.
+#[derive(Clone, Copy)]
+pub(super) struct Region {
+    /// First row.
+    pub row0: usize,
+    /// Number of rows.
+    pub rows: usize,
+    /// First depth step.
+    pub d0: usize,
+    /// Number of depth steps.
+    pub depth: usize,
+}
+
+/// Depth steps transposed at a time from a [`Src::DepthAdjacent`] operand.
+const BLOCK: usize = 8;
+
+/// Packs `region` of `src` into `dst` as `rows.div_ceil(R)` panels of `depth * R` floats:
+/// `dst[(panel * depth + d) * R + i] = src(row0 + panel * R + i, d0 + d)`, and `0.0` where
+/// `panel * R + i >= rows`.
 ///
-/// `dst` must hold at least `rows.div_ceil(r) * r * depth` floats and `src` must contain the
+/// The panel width `R` is a constant so that each kernel gets a copy with fixed-size moves
+/// (and, inlined into a `#[target_feature]` function, that kernel's vector instructions):
+/// full panels of a [`Src::DepthAdjacent`] operand are transposed `R × 8` at a time, reading
+/// each row 8 values at once instead of one value per row per step.
+///
+/// `dst` must hold at least `rows.div_ceil(R) * R * depth` floats and `src` must contain the
 /// block; the caller ([`super::gemm`]) guarantees both after checking lengths, so the slice
 /// indexing here cannot fail.
-pub(super) fn pack(
-    dst: &mut [f32],
-    src: Src<'_>,
-    r: usize,
-    row0: usize,
-    rows: usize,
-    d0: usize,
-    depth: usize,
-) {
-    let panels = rows.div_ceil(r);
-    for (p, panel) in dst.chunks_exact_mut(depth * r).take(panels).enumerate() {
-        let first = row0 + p * r;
-        let valid = r.min(rows - p * r);
+#[inline(always)]
+pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region) {
+    let Region {
+        row0,
+        rows,
+        d0,
+        depth,
+    } = region;
+    let panels = rows.div_ceil(R);
+    if let Src::RowsAdjacent { data, ld } = src {
+        // Depth-major order: each depth step reads one contiguous run of the source (a
+        // stream the hardware prefetcher follows) and scatters it, `R` floats per panel.
+        for d in 0..depth {
+            let run = &data[(d0 + d) * ld + row0..][..rows];
+            let steps = dst.chunks_exact_mut(depth * R).take(panels);
+            for (panel, part) in steps.zip(run.chunks(R)) {
+                let step = &mut panel[d * R..(d + 1) * R];
+                if part.len() == R {
+                    step.copy_from_slice(part);
+                } else {
+                    step[..part.len()].copy_from_slice(part);
+                    step[part.len()..].fill(0.0);
+                }
+            }
+        }
+        return;
+    }
+    for (p, panel) in dst.chunks_exact_mut(depth * R).take(panels).enumerate() {
+        let first = row0 + p * R;
+        let valid = R.min(rows - p * R);
         match src {
-            Src::RowsAdjacent { data, ld } => {
-                for (d, step) in panel.chunks_exact_mut(r).enumerate() {
-                    let start = (d0 + d) * ld + first;
-                    step[..valid].copy_from_slice(&data[start..start + valid]);
-                    step[valid..].fill(0.0);
+            Src::RowsAdjacent { .. } => {} // handled above
+            Src::DepthAdjacent { data, ld } if valid == R => {
+                let row = |i: usize| &data[(first + i) * ld + d0..][..depth];
+                let src_rows: [&[f32]; R] = core::array::from_fn(row);
+                let mut steps = panel.chunks_exact_mut(BLOCK * R);
+                for (blk, out) in (0..depth / BLOCK).zip(&mut steps) {
+                    let d = blk * BLOCK;
+                    let vals: [[f32; BLOCK]; R] = core::array::from_fn(|i| {
+                        let mut v = [0.0; BLOCK];
+                        v.copy_from_slice(&src_rows[i][d..d + BLOCK]);
+                        v
+                    });
+                    for (t, step) in out.chunks_exact_mut(R).enumerate() {
+                        for (o, v) in step.iter_mut().zip(&vals) {
+                            *o = v[t];
+                        }
+                    }
+                }
+                let done = depth / BLOCK * BLOCK;
+                for (d, step) in steps.into_remainder().chunks_exact_mut(R).enumerate() {
+                    for (o, r) in step.iter_mut().zip(&src_rows) {
+                        *o = r[done + d];
+                    }
                 }
             }
             Src::DepthAdjacent { data, ld } => {
                 for i in 0..valid {
                     let start = (first + i) * ld + d0;
                     let run = &data[start..start + depth];
-                    for (out, &v) in panel[i..].iter_mut().step_by(r).zip(run) {
+                    for (out, &v) in panel[i..].iter_mut().step_by(R).zip(run) {
                         *out = v;
                     }
                 }
-                for i in valid..r {
-                    for out in panel[i..].iter_mut().step_by(r) {
+                for i in valid..R {
+                    for out in panel[i..].iter_mut().step_by(R) {
                         *out = 0.0;
                     }
                 }

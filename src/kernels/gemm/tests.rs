@@ -1,8 +1,35 @@
-//! `gemm` against `gemm_reference`, against an independent f64 product, and hand values.
+//! `gemm` against `gemm_reference`, against an independent f64 product, and hand values,
+//! on every kernel path the host supports.
 
 use super::*;
 use crate::error::ErrorKind;
 use crate::rng::Rng;
+
+/// The paths this host can run, announcing the ones it skips.
+fn paths() -> Vec<KernelPath> {
+    KernelPath::ALL
+        .into_iter()
+        .filter(|p| {
+            let ok = p.is_supported();
+            if !ok {
+                println!("skipping {p}: host lacks it");
+            }
+            ok
+        })
+        .collect()
+}
+
+/// The largest block sizes among the compiled-in kernels, to cross every kernel's blocks.
+fn largest_blocks() -> (usize, usize, usize) {
+    let (mut mc, mut kc, mut nc) = (Portable::MC, Portable::KC, Portable::NC);
+    #[cfg(target_arch = "x86_64")]
+    {
+        mc = mc.max(avx2::Avx2::MC).max(avx512::Avx512::MC);
+        kc = kc.max(avx2::Avx2::KC).max(avx512::Avx512::KC);
+        nc = nc.max(avx2::Avx2::NC).max(avx512::Avx512::NC);
+    }
+    (mc, kc, nc)
+}
 
 const TRANS: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
 
@@ -61,7 +88,16 @@ fn assert_close_f64(
 /// Runs `gemm` and `gemm_reference` on the same random operands and compares them (and
 /// `gemm` with the f64 product). `C` starts as random values, or NaN when `beta == 0`, to
 /// prove it is not read; scratch starts as NaN to prove the padding is written.
-fn check_case(rng: &mut Rng, (ta, tb): (bool, bool), m: usize, n: usize, k: usize, beta: f32) {
+#[allow(clippy::too_many_arguments)]
+fn check_case(
+    path: KernelPath,
+    rng: &mut Rng,
+    (ta, tb): (bool, bool),
+    m: usize,
+    n: usize,
+    k: usize,
+    beta: f32,
+) {
     let a = random(rng, m * k);
     let b = random(rng, k * n);
     let c0 = if beta == 0.0 {
@@ -72,7 +108,7 @@ fn check_case(rng: &mut Rng, (ta, tb): (bool, bool), m: usize, n: usize, k: usiz
     let mut fast = c0.clone();
     let mut slow = c0.clone();
     let mut scratch = vec![f32::NAN; gemm_scratch_len(m, n, k)];
-    gemm(ta, tb, m, n, k, &a, &b, beta, &mut fast, &mut scratch).unwrap();
+    gemm_with(path, ta, tb, m, n, k, &a, &b, beta, &mut fast, &mut scratch).unwrap();
     gemm_reference(ta, tb, m, n, k, &a, &b, beta, &mut slow).unwrap();
     assert!(
         fast.iter().all(|v| v.is_finite()),
@@ -83,8 +119,16 @@ fn check_case(rng: &mut Rng, (ta, tb): (bool, bool), m: usize, n: usize, k: usiz
         let tol = 4.0 * (k + 2) as f32 * f32::EPSILON * (k as f32 + 1.0);
         assert!(
             (f - s).abs() <= tol,
-            "ta={ta} tb={tb} m={m} n={n} k={k} beta={beta} at {idx}: gemm {f}, reference {s}"
+            "{path}: ta={ta} tb={tb} m={m} n={n} k={k} beta={beta} at {idx}: gemm {f}, reference {s}"
         );
+    }
+    if path == KernelPath::Scalar {
+        // The scalar path *is* the reference loop.
+        let same = fast
+            .iter()
+            .zip(&slow)
+            .all(|(f, s)| f.to_bits() == s.to_bits());
+        assert!(same, "scalar path differs from gemm_reference");
     }
     assert_close_f64((ta, tb), m, n, k, &a, &b, beta, &c0, &fast);
 }
@@ -105,10 +149,12 @@ fn hand_computed_all_transposes() {
             (0.0, [58.0, 64.0, 139.0, 154.0]),
             (0.5, [58.5, 65.0, 140.5, 156.0]),
         ] {
-            let mut c = [1.0, 2.0, 3.0, 4.0];
-            let mut scratch = vec![0.0; gemm_scratch_len(2, 2, 3)];
-            gemm(ta, tb, 2, 2, 3, aa, bb, beta, &mut c, &mut scratch).unwrap();
-            assert_eq!(c, want, "gemm ta={ta} tb={tb} beta={beta}");
+            for path in paths() {
+                let mut c = [1.0, 2.0, 3.0, 4.0];
+                let mut scratch = vec![0.0; gemm_scratch_len(2, 2, 3)];
+                gemm_with(path, ta, tb, 2, 2, 3, aa, bb, beta, &mut c, &mut scratch).unwrap();
+                assert_eq!(c, want, "{path} ta={ta} tb={tb} beta={beta}");
+            }
             let mut c = [1.0, 2.0, 3.0, 4.0];
             gemm_reference(ta, tb, 2, 2, 3, aa, bb, beta, &mut c).unwrap();
             assert_eq!(c, want, "reference ta={ta} tb={tb} beta={beta}");
@@ -118,19 +164,48 @@ fn hand_computed_all_transposes() {
 
 #[test]
 fn matches_reference_on_edge_sizes() {
-    // Around the tile sizes (MR = 4, NR = 8, and the unpacked m <= 3 path), for every
-    // transpose. The full cube with beta = 0 (C is NaN on entry); beta = 1 and 0.5 leave out
-    // 129 to keep debug-mode tests quick (the larger tests below use those betas).
-    const DIMS: [usize; 10] = [0, 1, 2, 3, 7, 8, 9, 17, 33, 129];
-    let mut rng = Rng::new(1);
-    for trans in TRANS {
-        for m in DIMS {
-            for n in DIMS {
-                for k in DIMS {
-                    check_case(&mut rng, trans, m, n, k, 0.0);
-                    if m.max(n).max(k) < 129 {
-                        check_case(&mut rng, trans, m, n, k, 1.0);
-                        check_case(&mut rng, trans, m, n, k, 0.5);
+    // 0, 1, the unpacked m <= 3 path, and one either side of every lane count and tile size
+    // (8, 16, 32), for every transpose and every path. The full cube with beta = 0 (C is NaN
+    // on entry); beta = 1 and 0.5 on the sizes up to 17, to keep debug-mode tests quick (the
+    // larger tests below use those betas too).
+    const DIMS: [usize; 13] = [0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33];
+    for path in paths() {
+        let mut rng = Rng::new(1);
+        for trans in TRANS {
+            for m in DIMS {
+                for n in DIMS {
+                    for k in DIMS {
+                        check_case(path, &mut rng, trans, m, n, k, 0.0);
+                        if m.max(n).max(k) <= 17 {
+                            check_case(path, &mut rng, trans, m, n, k, 1.0);
+                            check_case(path, &mut rng, trans, m, n, k, 0.5);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matches_reference_on_odd_sizes() {
+    // Odd sizes past the tiles (1, 3, 7, 17, 33, 129), with every beta.
+    const ODD: [usize; 6] = [1, 3, 7, 17, 33, 129];
+    for path in paths() {
+        let mut rng = Rng::new(5);
+        for trans in TRANS {
+            for m in ODD {
+                for n in ODD {
+                    for k in ODD {
+                        if m.min(n).min(k) < 33 && m.max(n).max(k) == 129 {
+                            // Keep each 129 case to one beta, cycling through them.
+                            let beta = [0.0, 1.0, 0.5][(m + n + k) % 3];
+                            check_case(path, &mut rng, trans, m, n, k, beta);
+                        } else {
+                            for beta in [0.0, 1.0, 0.5] {
+                                check_case(path, &mut rng, trans, m, n, k, beta);
+                            }
+                        }
                     }
                 }
             }
@@ -140,12 +215,16 @@ fn matches_reference_on_edge_sizes() {
 
 #[test]
 fn matches_reference_across_cache_blocks() {
-    // Each dimension crosses its block size (MC, KC, NC) with a ragged remainder, so every
-    // loop of the nest runs more than once and the kc-slice accumulation (beta -> 1) is used.
-    let mut rng = Rng::new(2);
-    for trans in TRANS {
-        check_case(&mut rng, trans, MC * 2 + 5, 40, KC * 2 + 3, 0.5);
-        check_case(&mut rng, trans, 13, NC + 11, KC + 1, 0.0);
+    // Each dimension crosses its block size (MC, KC, NC of the largest kernel) with a ragged
+    // remainder, so every loop of the nest runs more than once and the kc-slice
+    // accumulation (beta -> 1) is used.
+    let (mc, kc, nc) = largest_blocks();
+    for path in paths().into_iter().filter(|&p| p != KernelPath::Scalar) {
+        let mut rng = Rng::new(2);
+        for trans in TRANS {
+            check_case(path, &mut rng, trans, mc * 2 + 5, 40, kc * 2 + 3, 0.5);
+            check_case(path, &mut rng, trans, 13, nc + 11, kc + 1, 0.0);
+        }
     }
 }
 
@@ -153,13 +232,15 @@ fn matches_reference_across_cache_blocks() {
 fn matches_reference_on_mlp_shapes() {
     // The shapes of a 784-400-100-10 MLP with batch 128: forward, weight gradient, input
     // gradient, as the dense layer calls them.
-    let mut rng = Rng::new(3);
-    for (i, o) in [(784, 400), (400, 100), (100, 10)] {
-        check_case(&mut rng, (false, false), 128, o, i, 0.0);
-        check_case(&mut rng, (true, false), i, o, 128, 0.0);
-        check_case(&mut rng, (false, true), 128, i, o, 0.0);
+    for path in paths().into_iter().filter(|&p| p != KernelPath::Scalar) {
+        let mut rng = Rng::new(3);
+        for (i, o) in [(784, 400), (400, 100), (100, 10)] {
+            check_case(path, &mut rng, (false, false), 128, o, i, 0.0);
+            check_case(path, &mut rng, (true, false), i, o, 128, 0.0);
+            check_case(path, &mut rng, (false, true), 128, i, o, 0.0);
+        }
+        check_case(path, &mut rng, (true, true), 128, 100, 400, 1.0);
     }
-    check_case(&mut rng, (true, true), 128, 100, 400, 1.0);
 }
 
 #[test]
@@ -169,10 +250,11 @@ fn few_rows_need_no_scratch() {
     for m in 1..=3 {
         assert_eq!(gemm_scratch_len(m, 400, 784), 0);
         for trans in TRANS {
-            check_case(&mut rng, trans, m, 400, 784, 0.0);
-            check_case(&mut rng, trans, m, 77, 45, 0.5);
+            let path = KernelPath::Portable; // every non-scalar path shares this code
+            check_case(path, &mut rng, trans, m, 400, 784, 0.0);
+            check_case(path, &mut rng, trans, m, 77, 45, 0.5);
             // Wider than two column blocks of the unpacked path, with a ragged end.
-            check_case(&mut rng, trans, m, 1100, 20, 1.0);
+            check_case(path, &mut rng, trans, m, 1100, 20, 1.0);
         }
     }
     assert!(gemm_scratch_len(4, 400, 784) > 0);
@@ -200,7 +282,7 @@ fn scratch_too_small_is_an_error() {
     let (m, n, k) = (9, 17, 33);
     let (a, b) = (vec![1.0; m * k], vec![1.0; k * n]);
     let mut c = vec![0.0; m * n];
-    let need = gemm_scratch_len(m, n, k);
+    let need = scratch_len(m, n, k, false);
     assert!(need > 0);
     let mut scratch = vec![0.0; need];
     let r = gemm(
@@ -274,8 +356,225 @@ fn scratch_len_is_small_for_small_and_capped_for_large() {
         len >= m * k + k * n && len <= (m + 16) * k + k * (n + 16),
         "{len}"
     );
-    // Large products need one cache block of each, no more.
-    let big = gemm_scratch_len(100_000, 100_000, 100_000);
-    assert_eq!(big, gemm_scratch_len(10_000, 10_000, 10_000));
-    assert!(big <= (MC + 16) * KC + KC * (NC + 16));
+    // Large products need one cache block of each (per thread with rayon), no more.
+    let big = scratch_len(100_000, 100_000, 100_000, false);
+    assert_eq!(big, scratch_len(10_000, 10_000, 10_000, false));
+    let (mc, kc, nc) = largest_blocks();
+    assert!(big <= (mc + 32) * kc + kc * (nc + 32), "{big}");
+    // The memory plan is never smaller than what one thread needs.
+    for (m, n, k) in [(4, 5, 6), (128, 400, 784), (784, 400, 128), (5000, 3, 7000)] {
+        assert!(gemm_scratch_len(m, n, k) >= scratch_len(m, n, k, false));
+    }
+}
+
+#[test]
+fn packed_path_on_exact_values() {
+    // Small integers make every partial sum exact, so every path must give exactly the
+    // hand-derived value: op(A)[i][p] = i + 1, op(B)[p][j] = j + 1 (for every p), so
+    // C[i][j] = k·(i+1)·(j+1) + 0.5·C0[i][j] with C0[i][j] = 2.
+    let (m, n, k) = (13, 37, 300);
+    let a: Vec<f32> = (0..m * k).map(|x| (x / k + 1) as f32).collect(); // m×k, row i = i+1
+    let b: Vec<f32> = (0..k * n).map(|x| (x % n + 1) as f32).collect(); // k×n, column j = j+1
+    for path in paths() {
+        let mut c = vec![2.0; m * n];
+        let mut scratch = vec![f32::NAN; gemm_scratch_len(m, n, k)];
+        gemm_with(
+            path,
+            false,
+            false,
+            m,
+            n,
+            k,
+            &a,
+            &b,
+            0.5,
+            &mut c,
+            &mut scratch,
+        )
+        .unwrap();
+        for (idx, &v) in c.iter().enumerate() {
+            let (i, j) = (idx / n, idx % n);
+            let want = (k * (i + 1) * (j + 1)) as f32 + 1.0;
+            assert_eq!(v, want, "{path} at ({i},{j})");
+        }
+    }
+}
+
+#[test]
+fn every_simd_path_is_used_when_forced() {
+    // gemm_with must really run the path it is given: the AVX paths use FMA, the scalar
+    // reference does not, so on a product whose rounding differs between the two they must
+    // disagree somewhere, while each agrees with itself on a second run.
+    let (m, n, k) = (40, 40, 300);
+    let mut rng = Rng::new(9);
+    let a = random(&mut rng, m * k);
+    let b = random(&mut rng, k * n);
+    let run = |path| {
+        let mut c = vec![0.0; m * n];
+        let mut scratch = vec![0.0; gemm_scratch_len(m, n, k)];
+        gemm_with(
+            path,
+            false,
+            false,
+            m,
+            n,
+            k,
+            &a,
+            &b,
+            0.0,
+            &mut c,
+            &mut scratch,
+        )
+        .unwrap();
+        c
+    };
+    let scalar = run(KernelPath::Scalar);
+    for path in paths() {
+        let c = run(path);
+        assert_eq!(c, run(path), "{path} is not deterministic");
+        if matches!(path, KernelPath::Avx2 | KernelPath::Avx512) {
+            assert_ne!(c, scalar, "{path} gave the scalar loop's exact bits");
+        }
+    }
+}
+
+/// Bit patterns, to compare results exactly (NaN-safe).
+#[cfg(feature = "rayon")]
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[cfg(feature = "rayon")]
+#[test]
+fn threads_give_bit_identical_results() {
+    // Pools of 1, 2 and 3 threads, and the one-thread scratch (serial loop): same bits, for
+    // every path, transpose and a ragged size that splits into uneven row blocks.
+    // (130, 70, 1100) has five depth slices: a group of four and a group of one.
+    let shapes = [
+        (128, 400, 784),
+        (784, 400, 128),
+        (301, 257, 515),
+        (128, 100, 400),
+        (130, 70, 1100),
+    ];
+    let split_before = parallel::SPLIT_CALLS.load(core::sync::atomic::Ordering::Relaxed);
+    for path in paths().into_iter().filter(|&p| p != KernelPath::Scalar) {
+        let mut rng = Rng::new(6);
+        for (ta, tb) in TRANS {
+            for &(m, n, k) in &shapes {
+                let a = random(&mut rng, m * k);
+                let b = random(&mut rng, k * n);
+                let c0 = random(&mut rng, m * n);
+                let run = |threads: usize, serial: bool| {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    pool.install(|| {
+                        let len = if serial {
+                            scratch_len(m, n, k, false)
+                        } else {
+                            gemm_scratch_len(m, n, k)
+                        };
+                        let mut c = c0.clone();
+                        let mut scratch = vec![0.0; len];
+                        gemm_with(path, ta, tb, m, n, k, &a, &b, 0.5, &mut c, &mut scratch)
+                            .unwrap();
+                        bits(&c)
+                    })
+                };
+                let serial = run(1, true);
+                for threads in [1, 2, 3] {
+                    assert!(
+                        run(threads, false) == serial,
+                        "{path} ta={ta} tb={tb} {m}x{n}x{k}: {threads} threads differ from serial"
+                    );
+                }
+                // Scratch planned for 3 threads, run on 2, and the reverse.
+                let mut c = c0.clone();
+                let mut scratch = vec![0.0; run_len(3, m, n, k)];
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(2)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    gemm_with(path, ta, tb, m, n, k, &a, &b, 0.5, &mut c, &mut scratch)
+                })
+                .unwrap();
+                assert!(
+                    bits(&c) == serial,
+                    "{path}: 3-thread plan on 2 threads differs"
+                );
+                let mut c = c0.clone();
+                let mut scratch = vec![0.0; run_len(2, m, n, k)];
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(3)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    gemm_with(path, ta, tb, m, n, k, &a, &b, 0.5, &mut c, &mut scratch)
+                })
+                .unwrap();
+                assert!(
+                    bits(&c) == serial,
+                    "{path}: 2-thread plan on 3 threads differs"
+                );
+                // Every scratch length between the one-thread need and a 3-thread plan: fewer
+                // workers and smaller groups of depth slices, same bits.
+                let (lo, hi) = (scratch_len(m, n, k, false), run_len(3, m, n, k));
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(3)
+                    .build()
+                    .unwrap();
+                for step in 0..=6 {
+                    let mut c = c0.clone();
+                    let mut scratch = vec![0.0; lo + (hi - lo) * step / 6];
+                    pool.install(|| {
+                        gemm_with(path, ta, tb, m, n, k, &a, &b, 0.5, &mut c, &mut scratch)
+                    })
+                    .unwrap();
+                    assert!(bits(&c) == serial, "{path}: scratch step {step} differs");
+                }
+            }
+        }
+    }
+    // The loop above did split products across threads (at least one per shape and path).
+    let splits = parallel::SPLIT_CALLS.load(core::sync::atomic::Ordering::Relaxed) - split_before;
+    assert!(splits >= 5, "only {splits} products were split");
+}
+
+/// `gemm_scratch_len` as a pool of `threads` threads would plan it.
+#[cfg(feature = "rayon")]
+fn run_len(threads: usize, m: usize, n: usize, k: usize) -> usize {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| gemm_scratch_len(m, n, k))
+}
+
+#[cfg(feature = "rayon")]
+#[test]
+fn scratch_grows_with_the_pool_only_for_large_products() {
+    let (one, three) = (run_len(1, 512, 512, 512), run_len(3, 512, 512, 512));
+    assert_eq!(one, scratch_len(512, 512, 512, false));
+    assert!(three > one, "{three} <= {one}");
+    // Too small to split: no extra scratch whatever the pool.
+    assert_eq!(run_len(3, 8, 8, 8), scratch_len(8, 8, 8, false));
+}
+
+#[test]
+fn narrow_products_are_computed_transposed() {
+    // The MLP's last layer (C is 128×10, and 100×10 for its weight gradient) is cheaper as
+    // Cᵀ; wide or large products are not transposed. Correctness of the transposed path is
+    // covered by the reference comparisons above (e.g. the MLP shapes and every n < 8 case).
+    assert!(nest::swap_pays::<Portable>(128, 4, 100));
+    assert!(!nest::swap_pays::<Portable>(128, 400, 784));
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert!(nest::swap_pays::<avx512::Avx512>(128, 10, 100));
+        assert!(nest::swap_pays::<avx512::Avx512>(100, 10, 128));
+        assert!(!nest::swap_pays::<avx512::Avx512>(128, 400, 784));
+        assert!(!nest::swap_pays::<avx512::Avx512>(10, 128, 100));
+    }
 }

@@ -1,0 +1,176 @@
+//! The AVX-512F microkernel: an `MR × 32` tile in `2·MR` zmm accumulators.
+//!
+//! Per depth step it loads one 32-float row of the packed B panel (two zmm), broadcasts the
+//! `MR` values of the packed A column (each broadcast is folded into its FMA as an
+//! embedded-broadcast memory operand) and issues `2·MR` fused multiply-adds. With two FMA
+//! units of 4-cycle latency, at least 8 independent accumulators are needed to keep both
+//! busy; the loads (`MR + 2` per step) stay under the two load ports' limit.
+//!
+//! Edges use AVX-512 lane masks: a partial tile loads and stores only its valid columns with
+//! the same instructions as a full tile, so edge elements round exactly like the others and
+//! nothing outside `C` is touched.
+//!
+//! The AVX-512 intrinsics are stable since Rust 1.89, so this module needs 1.89 whatever
+//! `rust-version` in Cargo.toml says (its `mod` line tells clippy so).
+
+use core::arch::x86_64::{
+    __m512, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+};
+
+use super::nest::{MicroKernel, gather_row, scatter_row};
+use super::pack::{Region, Src, pack};
+use crate::kernels::KernelPath;
+
+/// Rows of the tile.
+const MR: usize = 12;
+/// Columns of the tile (two zmm).
+const NR: usize = 32;
+
+/// The AVX-512F microkernel. A value exists only on a CPU with AVX-512F (see [`Avx512::new`]),
+/// which is what makes calling its `#[target_feature]` code sound.
+#[derive(Clone, Copy)]
+pub(super) struct Avx512(());
+
+impl Avx512 {
+    /// The kernel, if this CPU (with `std`) or this build (without) supports AVX-512F.
+    pub(super) fn new() -> Option<Avx512> {
+        KernelPath::Avx512.is_supported().then_some(Avx512(()))
+    }
+}
+
+impl MicroKernel for Avx512 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const KC: usize = 256;
+    const MC: usize = 96;
+    const NC: usize = 1024;
+
+    fn pack_a(&self, dst: &mut [f32], src: Src<'_>, region: Region) {
+        // SAFETY: `self` exists only if AVX-512F is available.
+        unsafe { pack_with_features::<MR>(dst, src, region) }
+    }
+
+    fn pack_b(&self, dst: &mut [f32], src: Src<'_>, region: Region) {
+        // SAFETY: `self` exists only if AVX-512F is available.
+        unsafe { pack_with_features::<NR>(dst, src, region) }
+    }
+
+    #[inline]
+    fn tile(
+        &self,
+        kc: usize,
+        a: &[f32],
+        b: &[f32],
+        beta: f32,
+        c: &mut [f32],
+        strides: (usize, usize),
+        rows: usize,
+        cols: usize,
+    ) {
+        let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
+        assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+        // SAFETY: `self` exists only if AVX-512F is available (`Avx512::new`), so the
+        // `#[target_feature]` function can run here; the slicing and assert above establish
+        // what it requires of `a`, `b`, `rows` and `cols` (it indexes `c` with checks).
+        unsafe { tile_impl(a, b, beta, c, strides, rows, cols) }
+    }
+}
+
+/// Lane mask of the first `n` of 16 lanes (`n` may exceed 16).
+#[inline(always)]
+fn lanes(n: usize) -> __mmask16 {
+    if n >= 16 { 0xFFFF } else { (1u16 << n) - 1 }
+}
+
+/// The tile: `a` is exactly `kc * MR` floats, `b` exactly `kc * NR`, `1 <= rows <= MR`,
+/// `1 <= cols <= NR`. Only callable where AVX-512F is enabled (a `#[target_feature]`
+/// function).
+#[target_feature(enable = "avx512f")]
+fn tile_impl(
+    a: &[f32],
+    b: &[f32],
+    beta: f32,
+    c: &mut [f32],
+    (rsc, csc): (usize, usize),
+    rows: usize,
+    cols: usize,
+) {
+    // Start fetching the tile of C now: its rows are `rsc` apart, often outside L2 (C is
+    // written once per depth slice), and the loads or stores at the end would otherwise
+    // wait for them. A prefetch is only a hint and never faults.
+    for i in 0..rows {
+        let row = c[i * rsc..].as_ptr();
+        _mm_prefetch::<_MM_HINT_T0>(row.cast());
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add((cols - 1) * csc).cast());
+    }
+    let mut acc: [[__m512; 2]; MR] = [[_mm512_setzero_ps(); 2]; MR];
+    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        // SAFETY: `bv` has exactly NR = 32 floats, so both 16-float loads are in bounds.
+        let (b0, b1) = unsafe {
+            (
+                _mm512_loadu_ps(bv.as_ptr()),
+                _mm512_loadu_ps(bv.as_ptr().add(16)),
+            )
+        };
+        for (row, &x) in acc.iter_mut().zip(av) {
+            let x = _mm512_set1_ps(x);
+            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+        }
+    }
+    // `out = sum + beta·out` for one row of `out.len() <= NR` contiguous floats, with lane
+    // masks for a partial row (`beta == 0` does not read `out`). A macro rather than a
+    // function: a `#[target_feature]` function cannot be forced inline, and this must be.
+    let betav = _mm512_set1_ps(beta);
+    macro_rules! store_row {
+        ($sum:expr, $out:expr) => {{
+            let (sum, out): (&[__m512; 2], &mut [f32]) = ($sum, $out);
+            let cols = out.len().min(NR);
+            let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+            for (half, (&sum, &mask)) in sum.iter().zip(&masks).enumerate() {
+                if mask == 0 {
+                    continue;
+                }
+                // The mask selects columns `16·half .. min(cols, 16·half + 16)`, all in `out`.
+                let p = out[16 * half..].as_mut_ptr();
+                let r = if beta == 0.0 {
+                    sum
+                } else {
+                    // SAFETY: masked-off lanes are not read; the selected ones are in `out`.
+                    _mm512_fmadd_ps(unsafe { _mm512_maskz_loadu_ps(mask, p) }, betav, sum)
+                };
+                // SAFETY: as for the load: only the selected, in-bounds lanes are written.
+                unsafe { _mm512_mask_storeu_ps(p, mask, r) };
+            }
+        }};
+    }
+    if rows == MR && csc == 1 {
+        // The common full-height tile: `acc` is indexed by constants only (the loop is
+        // unrolled), so it never leaves the registers.
+        for (i, row) in acc.iter().enumerate() {
+            store_row!(row, &mut c[i * rsc..i * rsc + cols]);
+        }
+    } else {
+        // Bottom edge or transposed product: a copy of `acc` (so that only the copy is
+        // indexed at run time) and, for a strided row, a contiguous copy of the row of C.
+        let spilled = acc;
+        for (i, row) in spilled.iter().enumerate().take(rows) {
+            let c_row = &mut c[i * rsc..];
+            if csc == 1 {
+                store_row!(row, &mut c_row[..cols]);
+            } else {
+                let mut t = gather_row::<NR>(c_row, csc, cols, beta != 0.0);
+                store_row!(row, &mut t);
+                scatter_row(&t, c_row, csc, cols);
+            }
+        }
+    }
+}
+
+/// [`pack`] compiled with AVX-512F (it is inlined here). Only callable where those are
+/// enabled (a `#[target_feature]` function).
+#[target_feature(enable = "avx512f")]
+fn pack_with_features<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region) {
+    pack::<R>(dst, src, region);
+}
