@@ -68,7 +68,13 @@ impl Init {
     ///
     /// Errors on a negative or non-finite standard deviation or bounds, `low > high`, or a
     /// fan-based scheme with a zero fan.
-    pub fn fill(&self, out: &mut [f32], fan_in: usize, fan_out: usize, rng: &mut Rng) -> Result<()> {
+    pub fn fill(
+        &self,
+        out: &mut [f32],
+        fan_in: usize,
+        fan_out: usize,
+        rng: &mut Rng,
+    ) -> Result<()> {
         let fan = |n: usize| {
             if n == 0 {
                 Err(Error::config("fan-based initializer needs a non-zero fan"))
@@ -160,18 +166,26 @@ mod tests {
     fn fan_based_scales() {
         let mut rng = Rng::new(0);
         let mut w = vec![0.0; 784 * 400];
-        Init::XAVIER_UNIFORM.fill(&mut w, 784, 400, &mut rng).unwrap();
+        Init::XAVIER_UNIFORM
+            .fill(&mut w, 784, 400, &mut rng)
+            .unwrap();
         let a = (6.0f32 / 1184.0).sqrt();
         let (m, s, mx) = stats(&w);
         assert!(m.abs() < 1e-3 && mx <= a);
         assert!((s - a / 3f32.sqrt()).abs() < 1e-3, "{s}");
-        Init::HeNormal { gain: 1.0 }.fill(&mut w, 784, 400, &mut rng).unwrap();
+        Init::HeNormal { gain: 1.0 }
+            .fill(&mut w, 784, 400, &mut rng)
+            .unwrap();
         let (_, s, _) = stats(&w);
         assert!((s - (2.0f32 / 784.0).sqrt()).abs() < 1e-3);
-        Init::XavierNormal { gain: 2.0 }.fill(&mut w, 784, 400, &mut rng).unwrap();
+        Init::XavierNormal { gain: 2.0 }
+            .fill(&mut w, 784, 400, &mut rng)
+            .unwrap();
         let (_, s, _) = stats(&w);
         assert!((s - 2.0 * (2.0f32 / 1184.0).sqrt()).abs() < 1e-3);
-        Init::HeUniform { gain: 1.0 }.fill(&mut w, 784, 400, &mut rng).unwrap();
+        Init::HeUniform { gain: 1.0 }
+            .fill(&mut w, 784, 400, &mut rng)
+            .unwrap();
         let (_, _, mx) = stats(&w);
         assert!(mx <= (6.0f32 / 784.0).sqrt() && mx > 0.99 * (6.0f32 / 784.0).sqrt());
     }
@@ -180,7 +194,12 @@ mod tests {
     fn truncated_normal_stays_within_two_std() {
         let mut rng = Rng::new(1);
         let mut w = vec![0.0; 10_000];
-        Init::TruncatedNormal { mean: 1.0, std: 0.5 }.fill(&mut w, 1, 1, &mut rng).unwrap();
+        Init::TruncatedNormal {
+            mean: 1.0,
+            std: 0.5,
+        }
+        .fill(&mut w, 1, 1, &mut rng)
+        .unwrap();
         assert!(w.iter().all(|&x| (x - 1.0).abs() <= 1.0 + 1e-6));
         let (m, _, _) = stats(&w);
         assert!((m - 1.0).abs() < 0.02);
@@ -196,9 +215,27 @@ mod tests {
         assert_eq!(w, [1.0; 4]);
         Init::Constant(0.5).fill(&mut w, 1, 1, &mut rng).unwrap();
         assert_eq!(w, [0.5; 4]);
-        assert!(Init::Normal { mean: 0.0, std: -1.0 }.fill(&mut w, 1, 1, &mut rng).is_err());
-        assert!(Init::Uniform { low: 1.0, high: 0.0 }.fill(&mut w, 1, 1, &mut rng).is_err());
+        assert!(
+            Init::Normal {
+                mean: 0.0,
+                std: -1.0
+            }
+            .fill(&mut w, 1, 1, &mut rng)
+            .is_err()
+        );
+        assert!(
+            Init::Uniform {
+                low: 1.0,
+                high: 0.0
+            }
+            .fill(&mut w, 1, 1, &mut rng)
+            .is_err()
+        );
         assert!(Init::XAVIER_UNIFORM.fill(&mut w, 0, 0, &mut rng).is_err());
-        assert!(Init::Constant(f32::NAN).fill(&mut w, 1, 1, &mut rng).is_err());
+        assert!(
+            Init::Constant(f32::NAN)
+                .fill(&mut w, 1, 1, &mut rng)
+                .is_err()
+        );
     }
 }

@@ -140,6 +140,9 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
                 available_bytes: available * 4,
             }));
         }
+        // Choose the kernel path now (it may read an environment variable, which allocates),
+        // so that no forward or backward pass does it.
+        let _ = crate::kernels::selected();
         let mut rng = Rng::new(seed);
         let mem = memory.as_mut();
         mem[..plan.floats()].fill(0.0);

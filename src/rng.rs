@@ -41,11 +41,7 @@ impl Rng {
     /// A generator resumed from [`Rng::state`]. An all-zero state (which xoshiro cannot leave)
     /// is replaced by the state of `Rng::new(0)`.
     pub fn from_state(s: [u64; 4]) -> Rng {
-        if s == [0; 4] {
-            Rng::new(0)
-        } else {
-            Rng { s }
-        }
+        if s == [0; 4] { Rng::new(0) } else { Rng { s } }
     }
 
     /// An independent generator derived from this one (advances this one by one step).
@@ -56,9 +52,7 @@ impl Rng {
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let s = &mut self.s;
-        let result = (s[0].wrapping_add(s[3]))
-            .rotate_left(23)
-            .wrapping_add(s[0]);
+        let result = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
         let t = s[1] << 17;
         s[2] ^= s[0];
         s[3] ^= s[1];

@@ -37,7 +37,10 @@ impl Shape {
         let mut out = [0; MAX_RANK];
         let mut i = 0;
         while i < dims.len() {
-            assert!(dims[i] <= u32::MAX as usize, "a Shape dimension is at most u32::MAX");
+            assert!(
+                dims[i] <= u32::MAX as usize,
+                "a Shape dimension is at most u32::MAX"
+            );
             out[i] = dims[i] as u32;
             i += 1;
         }
@@ -71,7 +74,10 @@ impl Shape {
 
     /// The dimensions, outermost first.
     pub fn dims(&self) -> heapless::Vec<usize, MAX_RANK> {
-        self.dims[..self.rank as usize].iter().map(|&d| d as usize).collect()
+        self.dims[..self.rank as usize]
+            .iter()
+            .map(|&d| d as usize)
+            .collect()
     }
 
     /// Dimension `i`, or `None` past the rank.
@@ -86,7 +92,10 @@ impl Shape {
 
     /// The number of elements (the product of the dimensions; 1 for rank 0).
     pub fn numel(&self) -> usize {
-        self.dims[..self.rank()].iter().map(|&d| d as usize).product()
+        self.dims[..self.rank()]
+            .iter()
+            .map(|&d| d as usize)
+            .product()
     }
 
     /// The number of elements, or `None` if the product overflows `usize`.
@@ -103,7 +112,10 @@ impl Shape {
 
     /// The last dimension (the width of a row); 1 for rank 0.
     pub fn last(&self) -> usize {
-        self.rank().checked_sub(1).and_then(|i| self.dim(i)).unwrap_or(1)
+        self.rank()
+            .checked_sub(1)
+            .and_then(|i| self.dim(i))
+            .unwrap_or(1)
     }
 
     /// The shape without its first dimension: the per-sample shape of a batch.

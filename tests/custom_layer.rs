@@ -20,7 +20,12 @@ impl Layer for Scale {
         params[0] = 1.0;
         Ok(())
     }
-    fn forward(&mut self, x: Tensor<'_>, mut y: TensorMut<'_>, ctx: ForwardCtx<'_>) -> nanonn::Result<()> {
+    fn forward(
+        &mut self,
+        x: Tensor<'_>,
+        mut y: TensorMut<'_>,
+        ctx: ForwardCtx<'_>,
+    ) -> nanonn::Result<()> {
         for (o, i) in y.data_mut().iter_mut().zip(x.data()) {
             *o = ctx.params[0] * i;
         }
@@ -49,11 +54,22 @@ fn custom_layer_learns_its_scale() {
     // Target: y = 3 * x through Dense(identity-initialised is not needed) -> Scale.
     let mut scale = Scale;
     let layers: [AnyLayer; 2] = [
-        Dense::new(2, 2).with_init(Init::Constant(0.0), Init::Zeros).into(),
+        Dense::new(2, 2)
+            .with_init(Init::Constant(0.0), Init::Zeros)
+            .into(),
         (&mut scale).into(),
     ];
     let mut memory = [0.0f32; 4096];
-    let mut model = Model::new(layers, Shape::vector(2), 4, Mse, Sgd::new(0.05), &mut memory[..], 0).unwrap();
+    let mut model = Model::new(
+        layers,
+        Shape::vector(2),
+        4,
+        Mse,
+        Sgd::new(0.05),
+        &mut memory[..],
+        0,
+    )
+    .unwrap();
     let x = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0, -1.0, 0.5];
     let y: Vec<f32> = x.iter().map(|v| 3.0 * v).collect();
     let xt = Tensor::matrix(&x, 4, 2).unwrap();

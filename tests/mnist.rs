@@ -17,7 +17,15 @@ fn one_epoch_of_the_seed_mlp_reaches_096() {
         Dense::new(100, 10).into(),
     ];
     let (batch, d) = (128, Mnist::IMAGE_LEN);
-    let mut model = Model::owned(layers, Shape::vector(d), batch, SoftmaxCrossEntropy, Adam::new(1e-3), 31).unwrap();
+    let mut model = Model::owned(
+        layers,
+        Shape::vector(d),
+        batch,
+        SoftmaxCrossEntropy,
+        Adam::new(1e-3),
+        31,
+    )
+    .unwrap();
     let mut rng = Rng::new(1);
     let mut xb = vec![0.0; batch * d];
     let mut yb = vec![0; batch];
@@ -29,8 +37,14 @@ fn one_epoch_of_the_seed_mlp_reaches_096() {
         model.train_step(x, Targets::Classes(&yb[..b])).unwrap();
     }
     let mut acc = Accuracy::default();
-    for (xs, ys) in mnist.test_images.chunks(batch * d).zip(mnist.test_labels.chunks(batch)) {
-        let logits = model.predict(Tensor::matrix(xs, ys.len(), d).unwrap()).unwrap();
+    for (xs, ys) in mnist
+        .test_images
+        .chunks(batch * d)
+        .zip(mnist.test_labels.chunks(batch))
+    {
+        let logits = model
+            .predict(Tensor::matrix(xs, ys.len(), d).unwrap())
+            .unwrap();
         acc += accuracy(logits.data(), 10, ys).unwrap();
     }
     assert_eq!(acc.total_num, 10_000);

@@ -49,7 +49,16 @@ fn training_and_inference_steps_do_not_allocate() {
     let optimizer = Adam::new(1e-3);
     let plan = Plan::training(&layers, Shape::vector(20), 16, &optimizer).unwrap();
     let mut memory = vec![0.0f32; plan.floats()];
-    let mut model = Model::new(layers, Shape::vector(20), 16, SoftmaxCrossEntropy, optimizer, &mut memory[..], 1).unwrap();
+    let mut model = Model::new(
+        layers,
+        Shape::vector(20),
+        16,
+        SoftmaxCrossEntropy,
+        optimizer,
+        &mut memory[..],
+        1,
+    )
+    .unwrap();
     let x: Vec<f32> = (0..16 * 20).map(|i| (i % 7) as f32 * 0.1).collect();
     let y: Vec<u32> = (0..16).map(|i| i % 4).collect();
     let xt = Tensor::matrix(&x, 16, 20).unwrap();
