@@ -6,7 +6,7 @@
 //! quarter of the values.)
 //!
 //! ```text
-//! cargo run --release --example mnist_cnn -- [--epochs 3] [--batch-size 64] [--lr 0.001] [--seed 31] [--data data/mnist]
+//! cargo run --release --example mnist_cnn -- [--epochs 3] [--batch-size 32] [--lr 0.001] [--seed 31] [--data data/mnist]
 //! ```
 //! Images are NHWC `[28, 28, 1]`. Prints one line per epoch in tinynn's form, with the epoch's
 //! training wall time, and `test_accuracy=0.XXXX` last.
@@ -37,7 +37,7 @@ const IMAGE: Shape = Shape::new(&[28, 28, 1]);
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         epochs: 3,
-        batch_size: 64,
+        batch_size: 32,
         lr: 1e-3,
         seed: 31,
         data: concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist").to_string(),
