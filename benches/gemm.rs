@@ -169,7 +169,8 @@ fn bench_gemm(c: &mut Criterion) {
     }
 }
 
-/// 512³ on rayon pools of 1 and 2 threads (the scratch is planned for 2).
+/// 512³ on rayon pools of 1 and 2 threads (the scratch is planned for 2). While a pool is
+/// measured, its other workers wait actively (see `active_workers`).
 #[cfg(feature = "rayon")]
 fn bench_threads(c: &mut Criterion) {
     let n = 512;
@@ -188,7 +189,7 @@ fn bench_threads(c: &mut Criterion) {
     let mut scratch = vec![0.0f32; pools[1].1.install(|| gemm_scratch_len(n, n, n))];
     for (threads, pool) in &pools {
         group.bench_function(format!("{threads} threads"), |bench| {
-            pool.install(|| {
+            active_workers(pool, || {
                 bench.iter(|| {
                     let (a, b) = (black_box(&a), black_box(&b));
                     gemm(false, false, n, n, n, a, b, 0.0, &mut out, &mut scratch).unwrap();
@@ -198,6 +199,34 @@ fn bench_threads(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Runs `f` on `pool` while the pool's other workers wait actively: each loops on
+/// `rayon::yield_now` (running any job `f` forks) and spins otherwise, as OpenMP runtimes do
+/// by default. Without this, every product waits for a sleeping thread to wake up, which
+/// on a shared VM with a halted idle vCPU takes milliseconds.
+#[cfg(feature = "rayon")]
+fn active_workers<R: Send>(pool: &rayon::ThreadPool, f: impl FnOnce() -> R + Send) -> R {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    pool.install(|| {
+        let me = rayon::current_thread_index();
+        rayon::spawn_broadcast(move |ctx| {
+            if Some(ctx.index()) == me {
+                return;
+            }
+            while !flag.load(Ordering::Relaxed) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let result = f();
+        done.store(true, Ordering::Relaxed);
+        result
+    })
 }
 
 #[cfg(not(feature = "rayon"))]

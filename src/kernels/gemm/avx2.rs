@@ -38,6 +38,8 @@ impl Avx2 {
 impl MicroKernel for Avx2 {
     const MR: usize = MR;
     const NR: usize = NR;
+    // Textbook sizes (not tuned: this machine runs the AVX-512 kernel): a `KC × NR` B
+    // micro-panel is 16 KiB, an `MC × KC` A block 72 KiB.
     const KC: usize = 256;
     const MC: usize = 72;
     const NC: usize = 1024;

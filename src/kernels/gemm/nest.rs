@@ -37,10 +37,10 @@ pub(super) trait MicroKernel: Sync {
 
     /// `C[0..rows][0..cols] = (A~ · B~)[0..rows][0..cols] + beta · C`, where `a` holds at
     /// least `kc * MR` packed floats (depth-major, `MR` per step), `b` at least `kc * NR`,
-    /// and element `(i, j)` of the tile is `c[i * rsc + j * csc]`. `1 <= rows <= MR`,
-    /// `1 <= cols <= NR`, `kc >= 1`; `c` holds at least `(rows - 1) * rsc + (cols - 1) * csc
-    /// + 1` floats. `csc` is 1 except for a transposed product (see [`swap_pays`]), where
-    /// `rsc` is 1. `beta == 0.0` must not read `c`.
+    /// and element `(i, j)` of the tile is `c[i * rsc + j * csc]` (`c` must reach element
+    /// `(rows - 1, cols - 1)`). `1 <= rows <= MR`, `1 <= cols <= NR`, `kc >= 1`. `csc` is 1
+    /// except for a transposed product (see [`swap_pays`]), where `rsc` is 1.
+    /// `beta == 0.0` must not read `c`.
     ///
     /// Edge tiles (`rows < MR` or `cols < NR`) and strided ones must round exactly as full
     /// tiles do, so that an element's value never depends on where the blocks happen to end.

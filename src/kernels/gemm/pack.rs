@@ -13,6 +13,8 @@
 //! Whatever the transpose flags, the source is one of two layouts ([`Src`]); packing is where
 //! the four `trans_a`/`trans_b` cases become one.
 
+use wide::f32x4;
+
 /// Where the elements of a `rows × depth` operand live in its row-major slice.
 #[derive(Clone, Copy)]
 pub(super) enum Src<'a> {
@@ -48,7 +50,13 @@ pub(super) struct Region {
 }
 
 /// Depth steps transposed at a time from a [`Src::DepthAdjacent`] operand.
-const BLOCK: usize = 8;
+const BLOCK: usize = 4;
+
+/// Loads 4 floats from the front of `s` (which has at least 4 at every call).
+#[inline(always)]
+fn load4(s: &[f32]) -> f32x4 {
+    f32x4::new(s[..4].try_into().unwrap_or([0.0; 4]))
+}
 
 /// Packs `region` of `src` into `dst` as `rows.div_ceil(R)` panels of `depth * R` floats:
 /// `dst[(panel * depth + d) * R + i] = src(row0 + panel * R + i, d0 + d)`, and `0.0` where
@@ -56,8 +64,8 @@ const BLOCK: usize = 8;
 ///
 /// The panel width `R` is a constant so that each kernel gets a copy with fixed-size moves
 /// (and, inlined into a `#[target_feature]` function, that kernel's vector instructions):
-/// full panels of a [`Src::DepthAdjacent`] operand are transposed `R × 8` at a time, reading
-/// each row 8 values at once instead of one value per row per step.
+/// full panels of a [`Src::DepthAdjacent`] operand are transposed 4 × 4 at a time in
+/// registers.
 ///
 /// `dst` must hold at least `rows.div_ceil(R) * R * depth` floats and `src` must contain the
 /// block; the caller ([`super::gemm`]) guarantees both after checking lengths, so the slice
@@ -95,19 +103,24 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
         match src {
             Src::RowsAdjacent { .. } => {} // handled above
             Src::DepthAdjacent { data, ld } if valid == R => {
+                // Full panel: transpose 4 rows × 4 depth steps at a time in registers
+                // (`wide`'s 4×4 transpose: SSE shuffles on x86, NEON on ARM), four
+                // 4-float loads and stores instead of sixteen single floats each way.
                 let row = |i: usize| &data[(first + i) * ld + d0..][..depth];
                 let src_rows: [&[f32]; R] = core::array::from_fn(row);
+                let quads = R / 4;
                 let mut steps = panel.chunks_exact_mut(BLOCK * R);
-                for (blk, out) in (0..depth / BLOCK).zip(&mut steps) {
+                for (blk, out) in (&mut steps).enumerate() {
                     let d = blk * BLOCK;
-                    let vals: [[f32; BLOCK]; R] = core::array::from_fn(|i| {
-                        let mut v = [0.0; BLOCK];
-                        v.copy_from_slice(&src_rows[i][d..d + BLOCK]);
-                        v
-                    });
-                    for (t, step) in out.chunks_exact_mut(R).enumerate() {
-                        for (o, v) in step.iter_mut().zip(&vals) {
-                            *o = v[t];
+                    for g in 0..quads {
+                        let rows = core::array::from_fn(|t| load4(&src_rows[4 * g + t][d..]));
+                        for (t, col) in f32x4::transpose(rows).iter().enumerate() {
+                            out[t * R + 4 * g..][..4].copy_from_slice(&col.to_array());
+                        }
+                    }
+                    for (i, r) in src_rows.iter().enumerate().skip(4 * quads) {
+                        for t in 0..BLOCK {
+                            out[t * R + i] = r[d + t];
                         }
                     }
                 }
