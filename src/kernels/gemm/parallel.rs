@@ -46,19 +46,25 @@ pub(super) const MAX_GROUP: usize = 4;
 pub(super) static SPLIT_CALLS: core::sync::atomic::AtomicUsize =
     core::sync::atomic::AtomicUsize::new(0);
 
-/// Workers worth using for an `m × n × k` product with kernel `K` on `threads` threads.
-fn useful_workers<K: MicroKernel>(m: usize, n: usize, k: usize, threads: usize) -> usize {
+/// Workers worth using for an `m × n × k` product with kernel `K` on the current rayon pool.
+///
+/// The size test comes first so that products too small to split never touch rayon: asking
+/// for the thread count starts the global pool (its threads allocate as they start), and a
+/// small network should run without it.
+fn useful_workers<K: MicroKernel>(m: usize, n: usize, k: usize) -> usize {
     let flops = m.saturating_mul(n).saturating_mul(k).saturating_mul(2);
-    if flops < SPLIT_MIN_FLOPS {
+    if flops < SPLIT_MIN_FLOPS || m.div_ceil(K::MR) < 2 {
         return 1;
     }
-    threads.clamp(1, MAX_WORKERS).min(m.div_ceil(K::MR))
+    rayon::current_num_threads()
+        .clamp(1, MAX_WORKERS)
+        .min(m.div_ceil(K::MR))
 }
 
 /// The scratch [`super::gemm_scratch_len`] asks for with the current pool: `None` when the
 /// product would not be split (the one-thread need applies).
 pub(super) fn planned_len<K: MicroKernel>(m: usize, n: usize, k: usize) -> Option<usize> {
-    let workers = useful_workers::<K>(m, n, k, rayon::current_num_threads());
+    let workers = useful_workers::<K>(m, n, k);
     if workers < 2 {
         return None;
     }
@@ -81,9 +87,11 @@ pub(super) fn try_parallel<K: MicroKernel>(
     scratch: &mut [f32],
 ) -> bool {
     let (b_one, slot) = (b_pack_len::<K>(n, k), a_pack_len::<K>(m, k));
-    let threads = rayon::current_num_threads();
     let room = scratch.len().saturating_sub(b_one) / slot;
-    let workers = useful_workers::<K>(m, n, k, threads).min(room);
+    if room < 2 {
+        return false;
+    }
+    let workers = useful_workers::<K>(m, n, k).min(room);
     if workers < 2 {
         return false;
     }
