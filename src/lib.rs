@@ -19,11 +19,12 @@
 //! |---------|---------|--------------|
 //! | `std`   | yes     | implies `alloc`; MNIST IDX loading (raw and `.gz`), file I/O |
 //! | `alloc` | via std | owned models that size their own memory, boxed custom layers |
+//! | `rayon` | no      | implies `std`; multi-core GEMM, results bit-identical for every thread count |
 //!
 //! Without default features the crate is `#![no_std]` and needs no `alloc`.
 //!
 //! ## MSRV
-//! Rust 1.85 (edition 2024).
+//! Rust 1.89 (edition 2024; the AVX-512 intrinsics are stable since 1.89).
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]

@@ -115,7 +115,7 @@ fn check_gather(
             "gather: the sample length must be at least 1",
         ));
     }
-    if src_len % sample_len != 0 {
+    if !src_len.is_multiple_of(sample_len) {
         return Err(Error::config(
             "gather: the source length is not a multiple of the sample length",
         ));

@@ -219,7 +219,7 @@ impl<'b> ModelFile<'b> {
             return None;
         }
         let raw = &self.bytes[self.params_at..self.params_at + 4 * self.param_count];
-        if raw.as_ptr() as usize % core::mem::align_of::<f32>() != 0 {
+        if !(raw.as_ptr() as usize).is_multiple_of(core::mem::align_of::<f32>()) {
             return None;
         }
         // SAFETY: `raw` is a live shared borrow of exactly `param_count * 4` bytes for 'b, so

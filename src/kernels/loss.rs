@@ -42,7 +42,7 @@ fn rows_of(len: usize, cols: usize) -> Result<usize> {
     if cols == 0 {
         return Err(Error::config("a softmax row needs at least one column"));
     }
-    if len % cols != 0 {
+    if !len.is_multiple_of(cols) {
         return Err(Error::config(
             "logits length is not a multiple of the number of columns",
         ));

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 /// Rows of a `[rows, cols]` matrix stored in `len` elements; an error if `len` is not a
 /// positive multiple of `cols`.
 fn rows_of(what: &'static str, len: usize, cols: usize) -> Result<usize> {
-    if cols == 0 || len == 0 || len % cols != 0 {
+    if cols == 0 || len == 0 || !len.is_multiple_of(cols) {
         let expected = (len / cols.max(1)).max(1) * cols.max(1);
         return Err(Error::length(what, expected, len));
     }

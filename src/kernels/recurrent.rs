@@ -49,7 +49,7 @@ fn same(what: &'static str, expected: usize, got: usize) -> Result<()> {
 
 /// Rows of an LSTM step's operands, checking every length.
 fn lstm_rows(hidden: usize, z: usize, c: usize, h: usize) -> Result<usize> {
-    if hidden == 0 || z % (4 * hidden) != 0 {
+    if hidden == 0 || !z.is_multiple_of(4 * hidden) {
         return Err(Error::length(
             "LSTM gates",
             z / 4 / hidden.max(1) * 4 * hidden,

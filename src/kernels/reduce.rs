@@ -15,7 +15,7 @@ fn check_rows(what: &'static str, len: usize, cols: usize) -> Result<usize> {
             Err(Error::length(what, 0, len))
         };
     }
-    if len % cols != 0 {
+    if !len.is_multiple_of(cols) {
         return Err(Error::length(what, len / cols * cols + cols, len));
     }
     Ok(len / cols)

@@ -59,11 +59,10 @@ pub(super) fn check<'p, 't>(
             CheckedTargets::Values(t.data())
         }
     };
-    if let Some(got) = grad_len {
-        if got != preds.len() {
+    if let Some(got) = grad_len
+        && got != preds.len() {
             return Err(Error::length("grad", preds.len(), got));
         }
-    }
     check_finite("predictions", preds)?;
     if let CheckedTargets::Values(t) = checked_targets {
         check_finite("targets", t)?;

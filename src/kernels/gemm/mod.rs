@@ -42,7 +42,6 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
-#[clippy::msrv = "1.89"] // the AVX-512 intrinsics are stable since 1.89
 mod avx512;
 mod nest;
 mod pack;
@@ -259,11 +258,10 @@ fn kernel_need<K: MicroKernel>(m: usize, n: usize, k: usize, parallel: bool) -> 
     }
     let one_thread = b_pack_len::<K>(n, k) + a_pack_len::<K>(m, k);
     #[cfg(feature = "rayon")]
-    if parallel {
-        if let Some(len) = parallel::planned_len::<K>(m, n, k) {
+    if parallel
+        && let Some(len) = parallel::planned_len::<K>(m, n, k) {
             return len.max(one_thread);
         }
-    }
     #[cfg(not(feature = "rayon"))]
     let _ = parallel;
     one_thread
