@@ -13,8 +13,15 @@
 
 use std::hint::black_box;
 
+#[cfg(feature = "rayon")]
+use common::pool::active_workers;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nanonn::kernels::{gemm, gemm_reference, gemm_scratch_len};
+
+#[cfg(feature = "rayon")]
+mod common {
+    pub mod pool;
+}
 
 /// One benchmarked product: `C (m×n) = op(A) (m×k) · B (k×n)`.
 struct Shape {
@@ -199,34 +206,6 @@ fn bench_threads(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// Runs `f` on `pool` while the pool's other workers wait actively: each loops on
-/// `rayon::yield_now` (running any job `f` forks) and spins otherwise, as OpenMP runtimes do
-/// by default. Without this, every product waits for a sleeping thread to wake up, which
-/// on a shared VM with a halted idle vCPU takes milliseconds.
-#[cfg(feature = "rayon")]
-fn active_workers<R: Send>(pool: &rayon::ThreadPool, f: impl FnOnce() -> R + Send) -> R {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    pool.install(|| {
-        let me = rayon::current_thread_index();
-        rayon::spawn_broadcast(move |ctx| {
-            if Some(ctx.index()) == me {
-                return;
-            }
-            while !flag.load(Ordering::Relaxed) {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::hint::spin_loop();
-                }
-            }
-        });
-        let result = f();
-        done.store(true, Ordering::Relaxed);
-        result
-    })
 }
 
 #[cfg(not(feature = "rayon"))]
