@@ -9,7 +9,7 @@
 //!
 //! Why 12 × 32 and these blocks: measured on a Cascade Lake Xeon (2 vCPUs, shared, so only
 //! relative to `matrixmultiply` in the same process), 12 rows beat 8 and 14 on every MLP and
-//! square shape by 5–10 %; KC 128–384 and MC 48–192 were within the noise.
+//! square shape by 5–10 %; MC 48–192 were within the noise (KC: see `KC` below).
 //!
 //! Edges use AVX-512 lane masks: a partial tile loads and stores only its valid columns with
 //! the same instructions as a full tile, so edge elements round exactly like the others and
@@ -47,8 +47,12 @@ impl Avx512 {
 impl MicroKernel for Avx512 {
     const MR: usize = MR;
     const NR: usize = NR;
-    // A `KC × NR` B micro-panel is 32 KiB, an `MC × KC` A block 96 KiB (L2 is 1 MiB).
-    const KC: usize = 256;
+    // A `KC × NR` B micro-panel is 16 KiB: half of a 32 KiB L1, so that it stays there while
+    // the A micro-panels (6 KiB each) stream past it; an `MC × KC` A block is 48 KiB (L2 is
+    // 1 MiB). Measured on the Cascade Lake Xeon (thread CPU time, best of 60, alternating
+    // builds): KC 128 beat 256 by 8–17 % at 128×784×400, 128×400×784 and 256³, where a
+    // 32 KiB B micro-panel filled L1 and was evicted by the A stream.
+    const KC: usize = 128;
     const MC: usize = 96;
     const NC: usize = 1024;
 
