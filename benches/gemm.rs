@@ -13,15 +13,10 @@
 
 use std::hint::black_box;
 
-#[cfg(feature = "rayon")]
-use common::pool::active_workers;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nanonn::kernels::{gemm, gemm_reference, gemm_scratch_len};
-
 #[cfg(feature = "rayon")]
-mod common {
-    pub mod pool;
-}
+use nanonn::pool::install_active as active_workers;
 
 /// One benchmarked product: `C (m×n) = op(A) (m×k) · B (k×n)`.
 struct Shape {

@@ -66,7 +66,7 @@ fn model() -> Mlp {
 fn on<R: Send>(pool: Option<&rayon_pool::Pool>, f: impl FnOnce() -> R + Send) -> R {
     match pool {
         #[cfg(feature = "rayon")]
-        Some(pool) => common::pool::active_workers(pool, f),
+        Some(pool) => nanonn::pool::install_active(pool, f),
         _ => f(),
     }
 }
@@ -110,11 +110,6 @@ fn bench_step(c: &mut Criterion) {
             .expect("a 2-thread pool");
         bench_parts(c, "mnist mlp step, batch 128, 2 threads", Some(&pool));
     }
-}
-
-#[cfg(feature = "rayon")]
-mod common {
-    pub mod pool;
 }
 
 /// The pool type, or a stand-in that cannot be made without `rayon`.

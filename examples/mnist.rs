@@ -89,39 +89,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs `f` on a rayon pool of `threads` threads: the GEMMs of training split over them. The
-/// model is built inside the pool, so its memory plan reserves packing scratch per thread.
-///
-/// While `f` runs, the other workers wait *actively* (as OpenMP runtimes do by default): each
-/// loops on `rayon::yield_now`, which runs any job the training thread forks, and spins
-/// otherwise. Why: a product of the MLP takes well under a millisecond, and waking an idle
-/// thread can take longer than that (measured at 1–4 ms on a shared 2-vCPU VM, where the
-/// idle vCPU is halted), which would leave the second thread unused.
+/// Runs `f` on a rayon pool of `threads` threads: the GEMMs and the optimizer step of
+/// training split over them. The model is built inside the pool, so its memory plan reserves
+/// packing scratch per thread. Idle workers wait actively (see `nanonn::pool`).
 #[cfg(feature = "rayon")]
 fn in_pool(threads: usize, f: impl FnOnce() -> Result<(), String> + Send) -> Result<(), String> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
     let pool = pool.map_err(|e| format!("--threads {threads}: {e}"))?;
-    let done = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&done);
-    pool.install(|| {
-        let me = rayon::current_thread_index();
-        rayon::spawn_broadcast(move |ctx| {
-            // Not on the thread that trains: it must stay free to return from `f`.
-            if Some(ctx.index()) == me {
-                return;
-            }
-            while !flag.load(Ordering::Relaxed) {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::hint::spin_loop();
-                }
-            }
-        });
-        let result = f();
-        done.store(true, Ordering::Relaxed);
-        result
-    })
+    nanonn::pool::install_active(&pool, f)
 }
 
 /// Without the `rayon` feature there is one thread.

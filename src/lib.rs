@@ -49,6 +49,8 @@ pub mod tensor;
 
 #[cfg(feature = "std")]
 pub mod data;
+#[cfg(feature = "rayon")]
+pub mod pool;
 
 pub use error::{Error, ErrorKind, Result};
 pub use tensor::{Shape, Tensor, TensorMut};
