@@ -144,13 +144,14 @@ impl Spec {
             ));
         }
         if let Some(max) = self.max_len
-            && steps > max {
-                return Err(Error::shape(
-                    "input sequence (longer than max_len)",
-                    Shape::matrix(max, self.input_size),
-                    input,
-                ));
-            }
+            && steps > max
+        {
+            return Err(Error::shape(
+                "input sequence (longer than max_len)",
+                Shape::matrix(max, self.input_size),
+                input,
+            ));
+        }
         Ok(if self.return_sequences {
             Shape::matrix(steps, self.hidden_size)
         } else {
@@ -282,9 +283,10 @@ impl Spec {
             return Err(Error::shape("output gradient", y.shape(), dy.shape()));
         }
         if let Some(dx) = &dx
-            && dx.shape() != x.shape() {
-                return Err(Error::shape("input gradient", x.shape(), dx.shape()));
-            }
+            && dx.shape() != x.shape()
+        {
+            return Err(Error::shape("input gradient", x.shape(), dx.shape()));
+        }
         let (n, f, h, g, k) = (d.n, d.f, d.h, d.g, d.k);
         let step = d.step();
         too_small("recurrent cache", step.saturating_mul(d.t), ctx.cache.len())?;

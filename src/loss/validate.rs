@@ -60,9 +60,10 @@ pub(super) fn check<'p, 't>(
         }
     };
     if let Some(got) = grad_len
-        && got != preds.len() {
-            return Err(Error::length("grad", preds.len(), got));
-        }
+        && got != preds.len()
+    {
+        return Err(Error::length("grad", preds.len(), got));
+    }
     check_finite("predictions", preds)?;
     if let CheckedTargets::Values(t) = checked_targets {
         check_finite("targets", t)?;

@@ -258,10 +258,9 @@ fn kernel_need<K: MicroKernel>(m: usize, n: usize, k: usize, parallel: bool) -> 
     }
     let one_thread = b_pack_len::<K>(n, k) + a_pack_len::<K>(m, k);
     #[cfg(feature = "rayon")]
-    if parallel
-        && let Some(len) = parallel::planned_len::<K>(m, n, k) {
-            return len.max(one_thread);
-        }
+    if parallel && let Some(len) = parallel::planned_len::<K>(m, n, k) {
+        return len.max(one_thread);
+    }
     #[cfg(not(feature = "rayon"))]
     let _ = parallel;
     one_thread
