@@ -376,27 +376,33 @@ const fn body_len<const SIMD: bool>(n: usize) -> usize {
     if SIMD { n / LANES * LANES } else { 0 }
 }
 
-/// Smallest update split across threads with `rayon`: each half keeps at least this many
-/// parameters (~100 µs of memory traffic for Adam, well above the cost of a `join`).
+/// Smallest part of an update handed to one thread with `rayon` (~50 µs of memory traffic
+/// for Adam, well above the cost of a `join`).
 #[cfg(feature = "rayon")]
 const PAR_MIN: usize = 1 << 14;
 
-/// Where an update of `len` parameters is cut in two halves run in parallel, if it is: with
-/// `rayon`, on a pool of more than one thread, for the fast kernels on long slices. The cut
-/// is a multiple of the vector width, so every element goes through exactly the code it
-/// would unsplit: the results are the same bits for every thread count.
-#[cfg(feature = "rayon")]
-fn parallel_cut<const SIMD: bool>(len: usize) -> Option<usize> {
-    (SIMD && len >= 2 * PAR_MIN && rayon::current_num_threads() > 1)
-        .then(|| (len / 2).next_multiple_of(LANES))
+/// How many threads an update of `len` parameters is spread over: with `rayon`, one
+/// contiguous part per thread of the current pool (fewer if the parts would be short), for
+/// the fast kernels. One part per thread, rather than many small ones, keeps each part on
+/// the thread that ran it at the previous step (the caller takes the left half of every
+/// split, the other workers steal the right), so its cache lines do not move between cores.
+fn ways<const SIMD: bool>(len: usize) -> usize {
+    #[cfg(feature = "rayon")]
+    if SIMD {
+        return rayon::current_num_threads().min(len / PAR_MIN).max(1);
+    }
+    let _ = len;
+    1
 }
 
-#[cfg(not(feature = "rayon"))]
-fn parallel_cut<const SIMD: bool>(_len: usize) -> Option<usize> {
-    None
+/// Where an update over `ways > 1` threads is cut in two: in proportion to the threads each
+/// side gets, at a multiple of the vector width, so that every element goes through exactly
+/// the code it would unsplit and the results are the same bits for every thread count.
+fn cut(len: usize, ways: usize) -> usize {
+    (len / ways * (ways / 2)).next_multiple_of(LANES).min(len)
 }
 
-/// Runs both halves, in parallel with `rayon` (only ever called after [`parallel_cut`]).
+/// Runs both halves, in parallel with `rayon` (only ever called when [`ways`] is above 1).
 fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
     #[cfg(feature = "rayon")]
     rayon::join(left, right);
@@ -408,16 +414,19 @@ fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
 }
 
 fn drive0<const SIMD: bool>(
+    ways: usize,
     params: &mut [f32],
     grads: &[f32],
     simd: impl Fn(f32x8, f32x8) -> f32x8 + Copy + Send + Sync,
     scalar: impl Fn(f32, f32) -> f32 + Copy + Send + Sync,
 ) {
-    if let Some(mid) = parallel_cut::<SIMD>(params.len()) {
+    if ways > 1 {
+        let mid = cut(params.len(), ways);
         let (p0, p1) = params.split_at_mut(mid);
         let (g0, g1) = grads.split_at(mid);
-        let half = |p, g| drive0::<SIMD>(p, g, simd, scalar);
-        return join(|| half(p0, g0), || half(p1, g1));
+        let (w0, w1) = (ways / 2, ways - ways / 2);
+        let half = |w, p, g| drive0::<SIMD>(w, p, g, simd, scalar);
+        return join(|| half(w0, p0, g0), || half(w1, p1, g1));
     }
     let body = body_len::<SIMD>(params.len());
     let (pb, pt) = params.split_at_mut(body);
@@ -434,18 +443,21 @@ type Pair<T> = (T, T);
 type Triple<T> = (T, T, T);
 
 fn drive1<const SIMD: bool>(
+    ways: usize,
     params: &mut [f32],
     grads: &[f32],
     a: &mut [f32],
     simd: impl Fn(f32x8, f32x8, f32x8) -> Pair<f32x8> + Copy + Send + Sync,
     scalar: impl Fn(f32, f32, f32) -> Pair<f32> + Copy + Send + Sync,
 ) {
-    if let Some(mid) = parallel_cut::<SIMD>(params.len()) {
+    if ways > 1 {
+        let mid = cut(params.len(), ways);
         let (p0, p1) = params.split_at_mut(mid);
         let (g0, g1) = grads.split_at(mid);
         let (a0, a1) = a.split_at_mut(mid);
-        let half = |p, g, a| drive1::<SIMD>(p, g, a, simd, scalar);
-        return join(|| half(p0, g0, a0), || half(p1, g1, a1));
+        let (w0, w1) = (ways / 2, ways - ways / 2);
+        let half = |w, p, g, a| drive1::<SIMD>(w, p, g, a, simd, scalar);
+        return join(|| half(w0, p0, g0, a0), || half(w1, p1, g1, a1));
     }
     let body = body_len::<SIMD>(params.len());
     let (pb, pt) = params.split_at_mut(body);
@@ -463,6 +475,7 @@ fn drive1<const SIMD: bool>(
 }
 
 fn drive2<const SIMD: bool>(
+    ways: usize,
     params: &mut [f32],
     grads: &[f32],
     a: &mut [f32],
@@ -470,13 +483,15 @@ fn drive2<const SIMD: bool>(
     simd: impl Fn(f32x8, f32x8, f32x8, f32x8) -> Triple<f32x8> + Copy + Send + Sync,
     scalar: impl Fn(f32, f32, f32, f32) -> Triple<f32> + Copy + Send + Sync,
 ) {
-    if let Some(mid) = parallel_cut::<SIMD>(params.len()) {
+    if ways > 1 {
+        let mid = cut(params.len(), ways);
         let (p0, p1) = params.split_at_mut(mid);
         let (g0, g1) = grads.split_at(mid);
         let (a0, a1) = a.split_at_mut(mid);
         let (b0, b1) = b.split_at_mut(mid);
-        let half = |p, g, a, b| drive2::<SIMD>(p, g, a, b, simd, scalar);
-        return join(|| half(p0, g0, a0, b0), || half(p1, g1, a1, b1));
+        let (w0, w1) = (ways / 2, ways - ways / 2);
+        let half = |w, p, g, a, b| drive2::<SIMD>(w, p, g, a, b, simd, scalar);
+        return join(|| half(w0, p0, g0, a0, b0), || half(w1, p1, g1, a1, b1));
     }
     let body = body_len::<SIMD>(params.len());
     let (pb, pt) = params.split_at_mut(body);
@@ -503,7 +518,13 @@ fn sgd<const SIMD: bool>(params: &mut [f32], grads: &[f32], h: SgdHyper) -> Resu
     check_lengths(params.len(), grads.len(), &[])?;
     let d = Decay::new(h.decay, h.lr);
     let scalar = |p, g| sgd_lane(&h, d, p, g);
-    drive0::<SIMD>(params, grads, |p, g| sgd_lane(&h, d, p, g), scalar);
+    drive0::<SIMD>(
+        ways::<SIMD>(params.len()),
+        params,
+        grads,
+        |p, g| sgd_lane(&h, d, p, g),
+        scalar,
+    );
     Ok(())
 }
 
@@ -517,6 +538,7 @@ fn momentum<const SIMD: bool>(
     let d = Decay::new(h.decay, h.lr);
     let scalar = |p, g, v| momentum_lane(&h, d, p, g, v);
     drive1::<SIMD>(
+        ways::<SIMD>(params.len()),
         params,
         grads,
         velocity,
@@ -540,6 +562,7 @@ fn adagrad<const SIMD: bool>(
     let d = Decay::new(h.decay, h.lr);
     let scalar = |p, g, s| adagrad_lane(&h, d, p, g, s);
     drive1::<SIMD>(
+        ways::<SIMD>(params.len()),
         params,
         grads,
         sum_sq,
@@ -564,6 +587,7 @@ fn rmsprop<const SIMD: bool>(
     let d = Decay::new(h.decay, h.lr);
     let scalar = |p, g, a, b| rmsprop_lane(&h, d, p, g, a, b);
     drive2::<SIMD>(
+        ways::<SIMD>(params.len()),
         params,
         grads,
         mean_sq,
@@ -589,7 +613,15 @@ fn adadelta<const SIMD: bool>(
     let d = Decay::new(h.decay, h.lr);
     let scalar = |p, g, a, b| adadelta_lane(&h, d, p, g, a, b);
     let simd = |p, g, a, b| adadelta_lane(&h, d, p, g, a, b);
-    drive2::<SIMD>(params, grads, mean_sq_grad, mean_sq_delta, simd, scalar);
+    drive2::<SIMD>(
+        ways::<SIMD>(params.len()),
+        params,
+        grads,
+        mean_sq_grad,
+        mean_sq_delta,
+        simd,
+        scalar,
+    );
     Ok(())
 }
 
@@ -612,6 +644,7 @@ fn adam<const SIMD: bool>(
     let d = Decay::new(h.decay, h.lr);
     let scalar = |p, g, m, v| adam_lane(&s, d, p, g, m, v);
     drive2::<SIMD>(
+        ways::<SIMD>(params.len()),
         params,
         grads,
         m,
