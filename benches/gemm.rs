@@ -3,8 +3,10 @@
 //! Shapes are `m×k×n` (C is m×n, the summed dimension is k): the 784-400-100-10 MLP with
 //! batch 128 (forward, and the weight gradient `Xᵀ·dY` with `trans_a`), and square sizes.
 //! Throughput is `2·m·n·k` elements, so criterion's "elem/s" reads as FLOP/s.
-//! Everything runs on one thread (`matrixmultiply` is built without its `threading` feature,
-//! and nanonn's `rayon` feature is off unless asked for). nanonn uses the kernel path
+//! Everything runs on one thread (`matrixmultiply` is built without its `threading` feature;
+//! with nanonn's `rayon` feature its product runs in a pool of one) and is timed by the
+//! thread's CPU time, not wall time, so that a busy machine still gives comparable numbers
+//! (`benches/common/cpu_time.rs`). nanonn uses the kernel path
 //! [`nanonn::kernels::selected`] picks (printed first; force one with `NANONN_KERNEL`).
 //! The scalar twin is left out above 256³, where it takes seconds per call.
 //!
@@ -15,6 +17,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nanonn::kernels::{gemm, gemm_reference, gemm_scratch_len};
+
+mod common {
+    pub mod cpu_time;
+}
+use common::cpu_time::ThreadCpuTime;
 #[cfg(feature = "rayon")]
 use nanonn::pool::install_active as active_workers;
 
@@ -84,7 +91,26 @@ fn filled(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-fn bench_gemm(c: &mut Criterion) {
+/// Runs `f` on one thread: with `rayon`, in a pool of one, so that nanonn does not spread
+/// the product over the global pool (whose other threads the CPU-time clock would miss).
+fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    #[cfg(feature = "rayon")]
+    {
+        use std::sync::OnceLock;
+        static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
+        let pool = POOL.get_or_init(|| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
+            pool.expect("a rayon pool of one thread")
+        });
+        pool.install(f)
+    }
+    #[cfg(not(feature = "rayon"))]
+    f()
+}
+
+/// nanonn, matrixmultiply and the scalar twin at each shape, on one thread, timed by the
+/// thread's CPU time (see `common::cpu_time`).
+fn bench_gemm(c: &mut Criterion<ThreadCpuTime>) {
     eprintln!("nanonn kernel path: {}", nanonn::kernels::selected());
     for s in &SHAPES {
         let Shape { m, k, n, trans_a } = *s;
@@ -98,21 +124,23 @@ fn bench_gemm(c: &mut Criterion) {
         let mut scratch = vec![0.0f32; gemm_scratch_len(m, n, k)];
 
         group.bench_function("nanonn::kernels::gemm", |bench| {
-            bench.iter(|| {
-                gemm(
-                    trans_a,
-                    false,
-                    m,
-                    n,
-                    k,
-                    black_box(&a),
-                    black_box(&b),
-                    0.0,
-                    &mut out,
-                    &mut scratch,
-                )
-                .unwrap();
-                black_box(&mut out);
+            one_thread(|| {
+                bench.iter(|| {
+                    gemm(
+                        trans_a,
+                        false,
+                        m,
+                        n,
+                        k,
+                        black_box(&a),
+                        black_box(&b),
+                        0.0,
+                        &mut out,
+                        &mut scratch,
+                    )
+                    .unwrap();
+                    black_box(&mut out);
+                })
             })
         });
 
@@ -206,5 +234,10 @@ fn bench_threads(c: &mut Criterion) {
 #[cfg(not(feature = "rayon"))]
 fn bench_threads(_: &mut Criterion) {}
 
-criterion_group!(benches, bench_gemm, bench_threads);
-criterion_main!(benches);
+criterion_group! {
+    name = single_thread;
+    config = Criterion::default().with_measurement(ThreadCpuTime);
+    targets = bench_gemm
+}
+criterion_group!(threads, bench_threads);
+criterion_main!(single_thread, threads);
