@@ -39,6 +39,9 @@ pub struct Model<'a, L, O, M = &'a mut [f32]> {
 impl<'a, L: Loss, O: Optimizer, M: AsMut<[f32]> + AsRef<[f32]>> Model<'a, L, O, M> {
     /// Builds a model for training in `memory`, which must hold at least
     /// `Plan::training(&layers, input, batch, &optimizer)?.floats()` elements.
+    ///
+    /// Errors if a hyper-parameter of `optimizer` is invalid ([`Optimizer::validate`]),
+    /// before `memory` is touched, rather than at the first training step.
     pub fn new(
         layers: impl IntoIterator<Item = AnyLayer<'a>>,
         input: Shape,
@@ -48,15 +51,23 @@ impl<'a, L: Loss, O: Optimizer, M: AsMut<[f32]> + AsRef<[f32]>> Model<'a, L, O, 
         memory: M,
         seed: u64,
     ) -> Result<Self> {
+        optimizer.validate()?;
         let purpose = Purpose::Training {
             optimizer_state_per_param: optimizer.state_per_param(),
         };
-        let net = Net::new(layers, input, batch, purpose, memory, seed)?;
-        Ok(Model {
-            net,
+        // Built in place (see `net.rs`): a `Net` is about 10 KB on a 32-bit target, and
+        // `Model { net: Net::new(..)?, .. }` would hold two of them on the stack at once.
+        let mut model = Model {
+            net: Net::empty(memory),
             loss,
             optimizer,
-        })
+        };
+        model
+            .net
+            .assemble(input, batch, purpose, seed, None, |list| {
+                crate::net::push_layers(list, layers)
+            })?;
+        Ok(model)
     }
 
     /// Forward pass in training mode; returns the predictions.
@@ -148,7 +159,8 @@ impl<'a, L: Loss, O: Optimizer, M: AsMut<[f32]> + AsRef<[f32]>> Model<'a, L, O, 
 
 #[cfg(feature = "alloc")]
 impl<'a, L: Loss, O: Optimizer> Model<'a, L, O, alloc::vec::Vec<f32>> {
-    /// Builds a model that allocates exactly the memory its plan needs.
+    /// Builds a model that allocates exactly the memory its plan needs. Errors like
+    /// [`Model::new`], a bad optimizer hyper-parameter included.
     pub fn owned(
         layers: impl IntoIterator<Item = AnyLayer<'a>>,
         input: Shape,
@@ -157,6 +169,7 @@ impl<'a, L: Loss, O: Optimizer> Model<'a, L, O, alloc::vec::Vec<f32>> {
         optimizer: O,
         seed: u64,
     ) -> Result<Self> {
+        optimizer.validate()?;
         let purpose = Purpose::Training {
             optimizer_state_per_param: optimizer.state_per_param(),
         };

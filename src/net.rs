@@ -62,11 +62,14 @@ fn split<'m>(mem: &'m mut [f32], plan: &Plan) -> Parts<'m> {
     }
 }
 
-/// Collects layers into the fixed-capacity list a network keeps.
-fn collect<'a>(
+/// The fixed-capacity list of layers a network keeps.
+pub(crate) type LayerList<'a> = heapless::Vec<AnyLayer<'a>, MAX_LAYERS>;
+
+/// Appends `layers` to the list a network keeps, in place.
+pub(crate) fn push_layers<'a>(
+    list: &mut LayerList<'a>,
     layers: impl IntoIterator<Item = AnyLayer<'a>>,
-) -> Result<heapless::Vec<AnyLayer<'a>, MAX_LAYERS>> {
-    let mut list = heapless::Vec::new();
+) -> Result<()> {
     for layer in layers {
         list.push(layer).map_err(|_| {
             Error::new(ErrorKind::CapacityExceeded {
@@ -75,8 +78,19 @@ fn collect<'a>(
             })
         })?;
     }
-    Ok(list)
+    Ok(())
 }
+
+// How a network is built without copying it around. A `Net` is big on a microcontroller
+// (about 10 KB on a 32-bit target: room for `MAX_LAYERS` layers and as many plan slots), and
+// building it from values — collect the layers, make a `Plan`, then `Net { .. }` inside
+// `Ok(..)` — leaves several copies of it on the stack at once. Instead, every constructor
+// starts from an empty network (`Net::empty`: nothing to copy but lengths), pushes the
+// layers into it, plans in place (`Plan::replan`) and initialises the memory
+// (`Net::finish`), all through `&mut self`; only the finished value is moved, once.
+// `Model::new` and `ModelFile::inference_net` do the same on their own values. (Building
+// the returned `Result` itself in place, `let mut r = Ok(empty); if let Ok(v) = &mut r ..`,
+// was measured to cost one more copy on thumbv7em, not one fewer.)
 
 impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// Builds a network of `layers` for per-sample inputs of shape `input`, batches of at most
@@ -93,9 +107,11 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         memory: M,
         seed: u64,
     ) -> Result<Self> {
-        let list = collect(layers)?;
-        let plan = Plan::new(&list, input, batch, purpose)?;
-        Net::build(list, plan, memory, seed, None)
+        let mut net = Net::empty(memory);
+        net.assemble(input, batch, purpose, seed, None, |list| {
+            push_layers(list, layers)
+        })?;
+        Ok(net)
     }
 
     /// Builds an inference network that reads its parameters from `params` instead of copying
@@ -111,28 +127,79 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         params: &'a [f32],
         memory: M,
     ) -> Result<Self> {
-        let list = collect(layers)?;
-        let plan = Plan::inference_borrowed(&list, input, batch)?;
-        if params.len() != plan.param_count() {
-            return Err(Error::length(
-                "parameters",
-                plan.param_count(),
-                params.len(),
-            ));
-        }
-        check_finite("parameters", params)?;
-        Net::build(list, plan, memory, 0, Some(params))
+        let mut net = Net::empty(memory);
+        net.assemble(input, batch, Purpose::Inference, 0, Some(params), |list| {
+            push_layers(list, layers)
+        })?;
+        Ok(net)
     }
 
-    fn build(
-        list: heapless::Vec<AnyLayer<'a>, MAX_LAYERS>,
-        plan: Plan,
-        mut memory: M,
+    /// A network with no layers and an empty plan, for [`Net::assemble`] to fill in place.
+    #[inline]
+    pub(crate) fn empty(memory: M) -> Self {
+        Net {
+            layers: heapless::Vec::new(),
+            plan: Plan::empty(Shape::vector(0), 0, Purpose::Inference),
+            mem: memory,
+            borrowed: None,
+            rng: Rng::new(0),
+            mode: Mode::Eval,
+            ready_batch: None,
+        }
+    }
+
+    /// Builds the network in place (see the note above this `impl`): `add_layers` pushes the
+    /// layers, then the plan is made, and the memory checked and initialised. With `params`,
+    /// an inference network that borrows them ([`Net::with_params`]); `purpose` must then be
+    /// inference. Errors come in the order [`Net::new`] documents; on error `self` is no
+    /// usable network and is to be dropped.
+    pub(crate) fn assemble<E: From<Error>>(
+        &mut self,
+        input: Shape,
+        batch: usize,
+        purpose: Purpose,
         seed: u64,
-        borrowed: Option<&'a [f32]>,
-    ) -> Result<Self> {
+        params: Option<&'a [f32]>,
+        add_layers: impl FnOnce(&mut LayerList<'a>) -> core::result::Result<(), E>,
+    ) -> core::result::Result<(), E> {
+        self.layers.clear();
+        add_layers(&mut self.layers)?;
+        self.plan_layers(input, batch, purpose, params)?;
+        self.finish(seed)?;
+        Ok(())
+    }
+
+    /// Plans `self.layers` in place and checks `params` against the plan.
+    fn plan_layers(
+        &mut self,
+        input: Shape,
+        batch: usize,
+        purpose: Purpose,
+        params: Option<&'a [f32]>,
+    ) -> Result<()> {
+        self.plan.replan(&self.layers, input, batch, purpose)?;
+        if let Some(params) = params {
+            self.plan.borrow_params();
+            let plan = &self.plan;
+            if params.len() != plan.param_count() {
+                return Err(Error::length(
+                    "parameters",
+                    plan.param_count(),
+                    params.len(),
+                ));
+            }
+            check_finite("parameters", params)?;
+        }
+        self.borrowed = params;
+        Ok(())
+    }
+
+    /// Checks and initialises the memory of a planned network: zeroes it, initialises the
+    /// parameters (unless borrowed) from `seed` and the buffers, and sets the mode.
+    fn finish(&mut self, seed: u64) -> Result<()> {
+        let plan = &self.plan;
         let purpose = plan.purpose();
-        let available = memory.as_ref().len();
+        let available = self.mem.as_ref().len();
         if available < plan.floats() {
             return Err(Error::new(ErrorKind::OutOfMemory {
                 what: "the network",
@@ -144,31 +211,24 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         // so that no forward or backward pass does it.
         let _ = crate::kernels::selected();
         let mut rng = Rng::new(seed);
-        let mem = memory.as_mut();
+        let mem = self.mem.as_mut();
         mem[..plan.floats()].fill(0.0);
-        let parts = split(mem, &plan);
-        for (i, (layer, slot)) in list.iter().zip(plan.slots()).enumerate() {
-            if borrowed.is_none() {
+        let parts = split(mem, plan);
+        for (i, (layer, slot)) in self.layers.iter().zip(plan.slots()).enumerate() {
+            if self.borrowed.is_none() {
                 layer
                     .init_params(&mut parts.params[slot.params.clone()], &mut rng)
                     .map_err(|e| e.in_layer(i, layer.name()))?;
             }
             layer.init_buffers(&mut parts.buffers[slot.buffers.clone()]);
         }
-        let mode = match purpose {
+        self.mode = match purpose {
             Purpose::Inference => Mode::Eval,
             Purpose::Training { .. } => Mode::Train,
         };
-        let rng = rng.fork();
-        Ok(Net {
-            layers: list,
-            plan,
-            mem: memory,
-            borrowed,
-            rng,
-            mode,
-            ready_batch: None,
-        })
+        self.rng = rng.fork();
+        self.ready_batch = None;
+        Ok(())
     }
 
     /// The memory plan this network was built with.
@@ -539,15 +599,11 @@ impl<'a> Net<'a, alloc::vec::Vec<f32>> {
         purpose: Purpose,
         seed: u64,
     ) -> Result<Self> {
-        let list = collect(layers)?;
-        let plan = Plan::new(&list, input, batch, purpose)?;
-        Net::new(
-            list,
-            input,
-            batch,
-            purpose,
-            alloc::vec![0.0; plan.floats()],
-            seed,
-        )
+        let mut net = Net::empty(alloc::vec::Vec::new());
+        push_layers(&mut net.layers, layers)?;
+        net.plan_layers(input, batch, purpose, None)?;
+        net.mem = alloc::vec![0.0; net.plan.floats()];
+        net.finish(seed)?;
+        Ok(net)
     }
 }

@@ -136,6 +136,38 @@ impl Plan {
         batch: usize,
         purpose: Purpose,
     ) -> Result<Plan> {
+        let mut plan = Plan::empty(input, batch, purpose);
+        plan.replan(layers, input, batch, purpose)?;
+        Ok(plan)
+    }
+
+    /// A plan for no layers, to be filled in place by [`Plan::replan`]. Cheap: the slot
+    /// array stays uninitialised.
+    pub(crate) fn empty(input: Shape, batch: usize, purpose: Purpose) -> Plan {
+        Plan {
+            input,
+            batch,
+            purpose,
+            regions: Regions::default(),
+            floats: 0,
+            param_count: 0,
+            borrowed_params: false,
+            slots: heapless::Vec::new(),
+            widest_output: 0,
+        }
+    }
+
+    /// Plans `layers` into `self`, in place: [`Plan::new`] without a second `Plan` (about
+    /// 4 KB on a 32-bit target) on the stack. On error `self` is no valid plan.
+    #[inline(never)]
+    pub(crate) fn replan(
+        &mut self,
+        layers: &[AnyLayer<'_>],
+        input: Shape,
+        batch: usize,
+        purpose: Purpose,
+    ) -> Result<()> {
+        *self = Plan::empty(input, batch, purpose);
         if batch == 0 {
             return Err(Error::config("batch size must be at least 1"));
         }
@@ -153,7 +185,6 @@ impl Plan {
             Purpose::Inference => Mode::Eval,
             Purpose::Training { .. } => Mode::Train,
         };
-        let mut slots = heapless::Vec::new();
         let (mut params, mut buffers, mut cache, mut scratch) = (0usize, 0usize, 0usize, 0usize);
         let mut boundary_sum = input.checked_numel().ok_or_else(overflow)?;
         let mut widest_output = 0usize;
@@ -180,7 +211,7 @@ impl Plan {
             boundary_sum = add(boundary_sum, out_len)?;
             widest_output = widest_output.max(out_len);
             // Capacity was checked above, so this push cannot fail.
-            let _ = slots.push(slot);
+            let _ = self.slots.push(slot);
             shape = output;
         }
         let mut regions = Regions {
@@ -205,20 +236,22 @@ impl Plan {
         }
         let floats = regions.total().ok_or_else(overflow)?;
         mul(floats, 4)?;
-        Ok(Plan {
-            input,
-            batch,
-            purpose,
-            regions,
-            floats,
-            param_count: params,
-            borrowed_params: false,
-            slots,
-            widest_output,
-        })
+        self.regions = regions;
+        self.floats = floats;
+        self.param_count = params;
+        self.widest_output = widest_output;
+        Ok(())
+    }
+
+    /// Turns an inference plan into [`Plan::inference_borrowed`]'s, in place.
+    pub(crate) fn borrow_params(&mut self) {
+        self.floats -= self.regions.params;
+        self.regions.params = 0;
+        self.borrowed_params = true;
     }
 
     /// Plans for training with `optimizer`.
+    #[inline]
     pub fn training<O: Optimizer>(
         layers: &[AnyLayer<'_>],
         input: Shape,
@@ -238,6 +271,7 @@ impl Plan {
 
     /// Plans for inference only (less memory: no gradients, no optimizer state, two
     /// activation buffers).
+    #[inline]
     pub fn inference(layers: &[AnyLayer<'_>], input: Shape, batch: usize) -> Result<Plan> {
         Plan::new(layers, input, batch, Purpose::Inference)
     }
@@ -247,10 +281,9 @@ impl Plan {
     /// for its weights. The `params` region is empty; slots keep their offsets, which now
     /// index the borrowed slice.
     pub fn inference_borrowed(layers: &[AnyLayer<'_>], input: Shape, batch: usize) -> Result<Plan> {
-        let mut plan = Plan::inference(layers, input, batch)?;
-        plan.floats -= plan.regions.params;
-        plan.regions.params = 0;
-        plan.borrowed_params = true;
+        let mut plan = Plan::empty(input, batch, Purpose::Inference);
+        plan.replan(layers, input, batch, Purpose::Inference)?;
+        plan.borrow_params();
         Ok(plan)
     }
 

@@ -361,6 +361,17 @@ impl<S: LrSchedule> Warmup<S> {
         Ok(self)
     }
 
+    /// The number of warm-up steps `W`: the wrapped schedule's step 0 is step `W`.
+    pub const fn warmup_steps(&self) -> u64 {
+        self.warmup_steps
+    }
+
+    /// The fraction of `inner.lr(0)` the warm-up starts from, in `[0, 1]` (0 unless set with
+    /// [`with_start_factor`](Warmup::with_start_factor)).
+    pub const fn start_factor(&self) -> f32 {
+        self.start_factor
+    }
+
     /// The wrapped schedule.
     pub fn inner(&self) -> &S {
         &self.inner
@@ -580,6 +591,14 @@ mod tests {
             .unwrap();
         check(&w, &[(0, 0.5), (2, 0.75), (4, 1.0)]);
         assert_eq!(w.inner(), &Constant::new(1.0).unwrap());
+        assert_eq!((w.warmup_steps(), w.start_factor()), (4, 0.5));
+        let plain = Warmup::new(7, Constant::new(1.0).unwrap());
+        assert_eq!((plain.warmup_steps(), plain.start_factor()), (7, 0.0));
+        // The getters give back what rebuilds an equal warm-up (as the C API does).
+        let rebuilt = Warmup::new(w.warmup_steps(), *w.inner())
+            .with_start_factor(w.start_factor())
+            .unwrap();
+        assert_eq!(rebuilt, w);
         // No warm-up: the inner schedule unchanged.
         let none = Warmup::new(0, CosineLr::new(1.0, 0.0, 100).unwrap());
         check(&none, &[(0, 1.0), (50, 0.5), (100, 0.0)]);

@@ -32,28 +32,10 @@ pub struct NanonnNetBuilder {
 }
 
 /// A copy of a built-in layer (the builder makes only those).
-fn copy_layer(layer: &AnyLayer<'static>) -> Outcome<AnyLayer<'static>> {
-    Ok(match layer {
-        AnyLayer::Dense(l) => AnyLayer::Dense(*l),
-        AnyLayer::Activation(l) => AnyLayer::Activation(*l),
-        AnyLayer::Conv2D(l) => AnyLayer::Conv2D(*l),
-        AnyLayer::ConvTranspose2D(l) => AnyLayer::ConvTranspose2D(*l),
-        AnyLayer::MaxPool2D(l) => AnyLayer::MaxPool2D(*l),
-        AnyLayer::AvgPool2D(l) => AnyLayer::AvgPool2D(*l),
-        AnyLayer::GlobalAvgPool2D(l) => AnyLayer::GlobalAvgPool2D(*l),
-        AnyLayer::Flatten(l) => AnyLayer::Flatten(*l),
-        AnyLayer::Reshape(l) => AnyLayer::Reshape(*l),
-        AnyLayer::BatchNorm(l) => AnyLayer::BatchNorm(*l),
-        AnyLayer::Dropout(l) => AnyLayer::Dropout(*l),
-        AnyLayer::Rnn(l) => AnyLayer::Rnn(*l),
-        AnyLayer::Lstm(l) => AnyLayer::Lstm(*l),
-        other => {
-            return Err(Failure::argument(format!(
-                "layer {} cannot be copied",
-                other.name()
-            )));
-        }
-    })
+fn copy_layer(layer: &AnyLayer<'_>) -> Outcome<AnyLayer<'static>> {
+    layer
+        .try_clone()
+        .ok_or_else(|| Failure::argument(format!("layer {} cannot be copied", layer.name())))
 }
 
 /// A per-sample shape from C dimensions: rank 1 to 3 (the batch makes the fourth), every

@@ -26,13 +26,6 @@ use crate::status::{
     Failure, NanonnStatus, Outcome, guard, guard_void, handle, out_ptr, write_out,
 };
 
-// The training and inference calls live in `run.rs`; these paths are kept for code that
-// still names them here.
-#[cfg(test)]
-pub(crate) use crate::run::{
-    nanonn_model_get_params, nanonn_model_predict, nanonn_model_train_step,
-};
-
 /// Alignment of the model object and of its floats inside caller memory.
 const BLOCK_ALIGN: usize = 64;
 

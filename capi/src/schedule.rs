@@ -11,7 +11,7 @@ use nn::schedule::{
 };
 
 use crate::model::NanonnModel;
-use crate::status::{Failure, NanonnStatus, Outcome, guard, handle_mut, optional_slice};
+use crate::status::{NanonnStatus, Outcome, guard, handle_mut, optional_slice};
 
 /// One of the core's schedules.
 #[derive(Clone, Debug)]
@@ -40,31 +40,38 @@ impl LrSchedule for Base {
 }
 
 /// What a model's learning rate follows: nothing (the optimizer's rate stays as it is), or a
-/// schedule, optionally behind a linear warm-up of `warmup.0` steps from `warmup.1` times the
-/// schedule's first rate.
+/// schedule, optionally behind a linear warm-up.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Schedule {
-    base: Option<Base>,
-    warmup: Option<(u64, f32)>,
+pub(crate) enum Schedule {
+    /// No schedule: the optimizer's rate.
+    #[default]
+    Fixed,
+    /// A schedule from step 0.
+    Plain(Base),
+    /// A schedule behind a warm-up, which shifts it to start when the warm-up ends.
+    Warm(Warmup<Base>),
 }
 
 impl Schedule {
     /// The rate of the step taken after `steps` steps, if a schedule decides it.
     pub(crate) fn lr(&self, steps: u64) -> Option<f32> {
-        let base = self.base.as_ref()?;
-        Some(match self.warmup {
-            None => base.lr(steps),
-            // The factor was checked when the warm-up was set, so this cannot fail.
-            Some((w, f)) => Warmup::new(w, base).with_start_factor(f).ok()?.lr(steps),
-        })
+        match self {
+            Schedule::Fixed => None,
+            Schedule::Plain(base) => Some(base.lr(steps)),
+            Schedule::Warm(warm) => Some(warm.lr(steps)),
+        }
     }
 }
 
 impl NanonnModel {
     /// Follows `base` from now on (behind the warm-up, if there is one).
     fn set_base(&mut self, base: Base) -> Outcome {
-        let mut s = self.schedule().clone();
-        s.base = Some(base);
+        let s = match self.schedule() {
+            Schedule::Warm(w) => Schedule::Warm(
+                Warmup::new(w.warmup_steps(), base).with_start_factor(w.start_factor())?,
+            ),
+            Schedule::Fixed | Schedule::Plain(_) => Schedule::Plain(base),
+        };
         self.set_schedule(s);
         Ok(())
     }
@@ -79,10 +86,7 @@ pub unsafe extern "C" fn nanonn_model_set_lr(model: *mut NanonnModel, lr: f32) -
     guard(|| {
         // SAFETY: the caller's contract.
         let m = unsafe { handle_mut(model, "model") }?;
-        m.set_schedule(Schedule {
-            base: Some(Base::Constant(Constant::new(lr)?)),
-            warmup: None,
-        });
+        m.set_schedule(Schedule::Plain(Base::Constant(Constant::new(lr)?)));
         Ok(())
     })
 }
@@ -230,15 +234,18 @@ pub unsafe extern "C" fn nanonn_model_set_warmup(
     guard(|| {
         // SAFETY: the caller's contract.
         let m = unsafe { handle_mut(model, "model") }?;
-        if !(0.0..=1.0).contains(&start_factor) {
-            return Err(Failure::argument("warm-up start_factor must be in [0, 1]"));
-        }
-        let mut s = m.schedule().clone();
-        if s.base.is_none() {
-            s.base = Some(Base::Constant(Constant::new(m.current_lr())?));
-        }
-        s.warmup = (warmup_steps > 0).then_some((warmup_steps, start_factor));
-        m.set_schedule(s);
+        let base = match m.schedule() {
+            Schedule::Fixed => Base::Constant(Constant::new(m.current_lr())?),
+            Schedule::Plain(base) => base.clone(),
+            Schedule::Warm(w) => w.inner().clone(),
+        };
+        // Built even for 0 steps, so that a bad start_factor is an error either way.
+        let warm = Warmup::new(warmup_steps, base).with_start_factor(start_factor)?;
+        m.set_schedule(if warmup_steps > 0 {
+            Schedule::Warm(warm)
+        } else {
+            Schedule::Plain(warm.inner().clone())
+        });
         Ok(())
     })
 }
@@ -249,10 +256,10 @@ mod tests {
 
     #[test]
     fn warmup_shifts_the_schedule() {
-        let s = Schedule {
-            base: Some(Base::Step(StepLr::new(1.0, 10, 0.5).unwrap())),
-            warmup: Some((4, 0.0)),
-        };
+        let s = Schedule::Warm(Warmup::new(
+            4,
+            Base::Step(StepLr::new(1.0, 10, 0.5).unwrap()),
+        ));
         // Hand-computed: 0, 1/4, 2/4, 3/4 of lr(0) = 1, then StepLr from its step 0.
         let got: Vec<f32> = (0..6).chain([14, 15]).map(|t| s.lr(t).unwrap()).collect();
         assert_eq!(got, [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 0.5, 0.5]);

@@ -219,10 +219,8 @@ mod tests {
         nanonn_net_builder_new,
     };
     use crate::config::{NanonnLossConfig, NanonnOptimizer, NanonnOptimizerConfig};
-    use crate::model::{
-        nanonn_model_free, nanonn_model_get_params, nanonn_model_new, nanonn_model_predict,
-        nanonn_model_train_step,
-    };
+    use crate::model::{nanonn_model_free, nanonn_model_new};
+    use crate::run::{nanonn_model_get_params, nanonn_model_predict, nanonn_model_train_step};
     use crate::schedule::nanonn_model_set_cosine_lr;
     use core::ptr;
 

@@ -187,12 +187,24 @@ impl<'b> ModelFile<'b> {
     /// The layers, rebuilt from the file (for any lifetime, as they borrow nothing).
     pub fn layers<'x>(&self) -> Result<heapless::Vec<AnyLayer<'x>, MAX_LAYERS>, FileError> {
         let mut out = heapless::Vec::new();
-        self.for_each_record(|_, rec| {
-            // parse() checked that there are at most MAX_LAYERS records.
-            let _ = out.push(rec.layer);
-            Ok(())
-        })?;
+        self.push_layers(&mut out)?;
         Ok(out)
+    }
+
+    /// Appends the file's layers to `out` in place (a network's own list, so that building
+    /// one does not hold a second ~6 KB list on the stack).
+    pub(crate) fn push_layers<'x>(
+        &self,
+        out: &mut heapless::Vec<AnyLayer<'x>, MAX_LAYERS>,
+    ) -> Result<(), FileError> {
+        self.for_each_record(|_, rec| {
+            out.push(rec.layer).map_err(|_| {
+                FileError::from(crate::Error::new(crate::ErrorKind::CapacityExceeded {
+                    what: "layers",
+                    capacity: MAX_LAYERS,
+                }))
+            })
+        })
     }
 
     /// Calls `f` with every layer record, in order.

@@ -15,11 +15,15 @@ impl<'b> ModelFile<'b> {
     /// most `batch`: without the parameters when they can be used in place
     /// ([`ModelFile::params_in_place`]), with them otherwise.
     pub fn inference_floats(&self, batch: usize) -> Result<usize, FileError> {
-        let layers = self.layers()?;
-        let plan = match self.params_in_place() {
-            Some(_) => Plan::inference_borrowed(&layers, self.input_shape(), batch)?,
-            None => Plan::inference(&layers, self.input_shape(), batch)?,
-        };
+        // In place, as in `inference_net`: one list of layers and one plan on the stack.
+        let mut layers = heapless::Vec::new();
+        self.push_layers(&mut layers)?;
+        let (input, purpose) = (self.input_shape(), Purpose::Inference);
+        let mut plan = Plan::empty(input, batch, purpose);
+        plan.replan(&layers, input, batch, purpose)?;
+        if self.params_in_place().is_some() {
+            plan.borrow_params();
+        }
         Ok(plan.floats())
     }
 
@@ -34,8 +38,12 @@ impl<'b> ModelFile<'b> {
     ) -> Result<Net<'b, M>, FileError> {
         match self.params_in_place() {
             Some(params) => {
-                let layers = self.layers()?;
-                let mut net = Net::with_params(layers, self.input_shape(), batch, params, memory)?;
+                // In place (see `net.rs`): the layers go straight into the network's list.
+                let mut net = Net::empty(memory);
+                let input = self.input_shape();
+                net.assemble(input, batch, Purpose::Inference, 0, Some(params), |list| {
+                    self.push_layers(list)
+                })?;
                 self.copy_buffers(net.buffers_mut())?;
                 Ok(net)
             }
@@ -54,14 +62,10 @@ impl<'b> ModelFile<'b> {
         purpose: Purpose,
         memory: M,
     ) -> Result<Net<'n, M>, FileError> {
-        let mut net = Net::new(
-            self.layers()?,
-            self.input_shape(),
-            batch,
-            purpose,
-            memory,
-            0,
-        )?;
+        let mut net = Net::empty(memory);
+        net.assemble(self.input_shape(), batch, purpose, 0, None, |list| {
+            self.push_layers(list)
+        })?;
         self.copy_params(net.params_mut())?;
         self.copy_buffers(net.buffers_mut())?;
         Ok(net)

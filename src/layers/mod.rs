@@ -201,6 +201,34 @@ impl core::fmt::Debug for AnyLayer<'_> {
 }
 
 impl<'a> AnyLayer<'a> {
+    /// A copy of a built-in layer, which owns all its configuration and so may live as long
+    /// as the caller wants (any lifetime, `'static` included); `None` for a user layer
+    /// ([`AnyLayer::Custom`], [`AnyLayer::Boxed`]), which is borrowed or behind a
+    /// `dyn Layer` that cannot be cloned.
+    ///
+    /// A layer is only configuration (its parameters live in the net's memory), so the copy
+    /// describes the same layer: e.g. several nets can be built from one list of layers.
+    pub fn try_clone<'b>(&self) -> Option<AnyLayer<'b>> {
+        Some(match self {
+            AnyLayer::Dense(l) => AnyLayer::Dense(*l),
+            AnyLayer::Activation(l) => AnyLayer::Activation(*l),
+            AnyLayer::Conv2D(l) => AnyLayer::Conv2D(*l),
+            AnyLayer::ConvTranspose2D(l) => AnyLayer::ConvTranspose2D(*l),
+            AnyLayer::MaxPool2D(l) => AnyLayer::MaxPool2D(*l),
+            AnyLayer::AvgPool2D(l) => AnyLayer::AvgPool2D(*l),
+            AnyLayer::GlobalAvgPool2D(l) => AnyLayer::GlobalAvgPool2D(*l),
+            AnyLayer::Flatten(l) => AnyLayer::Flatten(*l),
+            AnyLayer::Reshape(l) => AnyLayer::Reshape(*l),
+            AnyLayer::BatchNorm(l) => AnyLayer::BatchNorm(*l),
+            AnyLayer::Dropout(l) => AnyLayer::Dropout(*l),
+            AnyLayer::Rnn(l) => AnyLayer::Rnn(*l),
+            AnyLayer::Lstm(l) => AnyLayer::Lstm(*l),
+            AnyLayer::Custom(_) => return None,
+            #[cfg(feature = "alloc")]
+            AnyLayer::Boxed(_) => return None,
+        })
+    }
+
     fn as_layer(&self) -> &dyn Layer {
         match self {
             AnyLayer::Dense(l) => l,
@@ -359,5 +387,79 @@ impl From<Lstm> for AnyLayer<'_> {
 impl<'a, L: Layer + Send> From<&'a mut L> for AnyLayer<'a> {
     fn from(l: &'a mut L) -> Self {
         AnyLayer::Custom(l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user layer: the identity.
+    struct Identity;
+
+    impl Layer for Identity {
+        fn name(&self) -> &'static str {
+            "Identity"
+        }
+        fn output_shape(&self, input: Shape) -> Result<Shape> {
+            Ok(input)
+        }
+        fn forward(&mut self, _: Tensor<'_>, _: TensorMut<'_>, _: ForwardCtx<'_>) -> Result<()> {
+            Ok(())
+        }
+        fn backward(
+            &mut self,
+            _: Tensor<'_>,
+            _: Tensor<'_>,
+            _: Tensor<'_>,
+            _: Option<TensorMut<'_>>,
+            _: BackwardCtx<'_>,
+        ) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn try_clone_copies_every_built_in_layer_and_no_user_layer() {
+        // Configurations other than the defaults, so that a copy of the wrong value shows.
+        let mut conv = Conv2D::new(3, 5, (3, 2));
+        conv.stride = (2, 1);
+        let mut deconv = ConvTranspose2D::new(4, 2, (2, 2));
+        deconv.output_padding = (1, 0);
+        let mut norm = BatchNorm::new(6);
+        norm.eps = 1e-3;
+        let built_in: [AnyLayer<'_>; 13] = [
+            Dense::new(7, 3).into(),
+            Activation::LeakyReLU { slope: 0.3 }.into(),
+            conv.into(),
+            deconv.into(),
+            MaxPool2D::new((3, 3)).into(),
+            AvgPool2D::new((2, 4)).into(),
+            GlobalAvgPool2D.into(),
+            Flatten.into(),
+            Reshape::new(Shape::matrix(2, 3)).into(),
+            norm.into(),
+            Dropout::new(0.7).into(),
+            Rnn::new(5, 9).into(),
+            Lstm::new(2, 11).into(),
+        ];
+        for layer in &built_in {
+            // 'static: the copy borrows nothing from `built_in`.
+            let Some::<AnyLayer<'static>>(copy) = layer.try_clone() else {
+                panic!("{} was not copied", layer.name());
+            };
+            assert_eq!(format!("{copy:?}"), format!("{layer:?}"));
+            assert_eq!(copy.param_len(), layer.param_len(), "{}", layer.name());
+        }
+
+        let mut user = Identity;
+        let borrowed = AnyLayer::from(&mut user);
+        assert!(borrowed.try_clone().is_none());
+        #[cfg(feature = "alloc")]
+        assert!(
+            AnyLayer::Boxed(alloc::boxed::Box::new(Identity))
+                .try_clone()
+                .is_none()
+        );
     }
 }

@@ -85,6 +85,12 @@ impl Adam {
     }
 
     with_weight_decay!();
+
+    /// The checked hyper-parameters of the next step.
+    fn hyper(&self) -> Result<AdamHyper> {
+        let (lr, b1, b2, eps, wd) = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
+        adam_hyper(lr, b1, b2, eps, wd, self.steps)
+    }
 }
 
 impl Default for Adam {
@@ -97,9 +103,12 @@ impl Default for Adam {
 impl Optimizer for Adam {
     optimizer_basics!("Adam", 2);
 
+    fn validate(&self) -> Result<()> {
+        self.hyper().map(drop)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-        let (lr, b1, b2, eps, wd) = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
-        let h = adam_hyper(lr, b1, b2, eps, wd, self.steps)?;
+        let h = self.hyper()?;
         check_state(2, params.len(), state)?;
         let (m, v) = state.split_at_mut(params.len());
         adam_update(params, grads, m, v, h)?;
@@ -164,6 +173,12 @@ impl RAdam {
     }
 
     with_weight_decay!();
+
+    /// The checked hyper-parameters of the next step.
+    fn hyper(&self) -> Result<AdamHyper> {
+        let (lr, b1, b2, eps, wd) = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
+        adam_hyper(lr, b1, b2, eps, wd, self.steps)
+    }
 }
 
 impl Default for RAdam {
@@ -176,9 +191,12 @@ impl Default for RAdam {
 impl Optimizer for RAdam {
     optimizer_basics!("RAdam", 2);
 
+    fn validate(&self) -> Result<()> {
+        self.hyper().map(drop)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-        let (lr, b1, b2, eps, wd) = (self.lr, self.beta1, self.beta2, self.eps, self.weight_decay);
-        let h = adam_hyper(lr, b1, b2, eps, wd, self.steps)?;
+        let h = self.hyper()?;
         check_state(2, params.len(), state)?;
         let (m, v) = state.split_at_mut(params.len());
         radam_update(params, grads, m, v, h)?;
@@ -317,7 +335,14 @@ mod tests {
         ];
         for opt in &mut bad {
             let mut state = [0.0; 6];
-            assert!(opt.step(&mut p, &G1, &mut state).is_err(), "{}", opt.name());
+            // `validate` reports the very error the step reports, without a step.
+            let early = opt.validate().expect_err(opt.name());
+            assert_eq!(
+                opt.step(&mut p, &G1, &mut state),
+                Err(early),
+                "{}",
+                opt.name()
+            );
             assert_eq!(opt.steps(), 0);
             assert_eq!(state, [0.0; 6]);
         }

@@ -45,6 +45,18 @@ impl Adagrad {
     }
 
     with_weight_decay!();
+
+    /// The checked hyper-parameters of the next step.
+    fn hyper(&self) -> Result<AdagradHyper> {
+        check_lr(self.lr)?;
+        check_eps(self.eps)?;
+        let decay = decay_rates(self.weight_decay)?;
+        Ok(AdagradHyper {
+            lr: self.lr,
+            eps: self.eps,
+            decay,
+        })
+    }
 }
 
 impl Default for Adagrad {
@@ -57,21 +69,14 @@ impl Default for Adagrad {
 impl Optimizer for Adagrad {
     optimizer_basics!("Adagrad", 1);
 
+    fn validate(&self) -> Result<()> {
+        self.hyper().map(drop)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-        check_lr(self.lr)?;
-        check_eps(self.eps)?;
-        let decay = decay_rates(self.weight_decay)?;
+        let h = self.hyper()?;
         check_state(1, params.len(), state)?;
-        adagrad_update(
-            params,
-            grads,
-            state,
-            AdagradHyper {
-                lr: self.lr,
-                eps: self.eps,
-                decay,
-            },
-        )?;
+        adagrad_update(params, grads, state, h)?;
         self.steps = self.steps.saturating_add(1);
         Ok(())
     }
@@ -138,6 +143,22 @@ impl RMSProp {
     }
 
     with_weight_decay!();
+
+    /// The checked hyper-parameters of the next step.
+    fn hyper(&self) -> Result<RmsPropHyper> {
+        check_lr(self.lr)?;
+        check_unit(self.rho, "RMSProp rho must be in [0, 1)")?;
+        check_eps(self.eps)?;
+        check_unit(self.momentum, "momentum must be in [0, 1)")?;
+        let decay = decay_rates(self.weight_decay)?;
+        Ok(RmsPropHyper {
+            lr: self.lr,
+            rho: self.rho,
+            eps: self.eps,
+            momentum: self.momentum,
+            decay,
+        })
+    }
 }
 
 impl Default for RMSProp {
@@ -150,21 +171,14 @@ impl Default for RMSProp {
 impl Optimizer for RMSProp {
     optimizer_basics!("RMSProp", 2);
 
+    fn validate(&self) -> Result<()> {
+        self.hyper().map(drop)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-        check_lr(self.lr)?;
-        check_unit(self.rho, "RMSProp rho must be in [0, 1)")?;
-        check_eps(self.eps)?;
-        check_unit(self.momentum, "momentum must be in [0, 1)")?;
-        let decay = decay_rates(self.weight_decay)?;
+        let h = self.hyper()?;
         check_state(2, params.len(), state)?;
         let (mean_sq, mom) = state.split_at_mut(params.len());
-        let h = RmsPropHyper {
-            lr: self.lr,
-            rho: self.rho,
-            eps: self.eps,
-            momentum: self.momentum,
-            decay,
-        };
         rmsprop_update(params, grads, mean_sq, mom, h)?;
         self.steps = self.steps.saturating_add(1);
         Ok(())
@@ -222,6 +236,20 @@ impl Adadelta {
     }
 
     with_weight_decay!();
+
+    /// The checked hyper-parameters of the next step.
+    fn hyper(&self) -> Result<AdadeltaHyper> {
+        check_lr(self.lr)?;
+        check_unit(self.rho, "Adadelta rho must be in [0, 1)")?;
+        check_eps(self.eps)?;
+        let decay = decay_rates(self.weight_decay)?;
+        Ok(AdadeltaHyper {
+            lr: self.lr,
+            rho: self.rho,
+            eps: self.eps,
+            decay,
+        })
+    }
 }
 
 impl Default for Adadelta {
@@ -234,19 +262,14 @@ impl Default for Adadelta {
 impl Optimizer for Adadelta {
     optimizer_basics!("Adadelta", 2);
 
+    fn validate(&self) -> Result<()> {
+        self.hyper().map(drop)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-        check_lr(self.lr)?;
-        check_unit(self.rho, "Adadelta rho must be in [0, 1)")?;
-        check_eps(self.eps)?;
-        let decay = decay_rates(self.weight_decay)?;
+        let h = self.hyper()?;
         check_state(2, params.len(), state)?;
         let (mean_sq_grad, mean_sq_delta) = state.split_at_mut(params.len());
-        let h = AdadeltaHyper {
-            lr: self.lr,
-            rho: self.rho,
-            eps: self.eps,
-            decay,
-        };
         adadelta_update(params, grads, mean_sq_grad, mean_sq_delta, h)?;
         self.steps = self.steps.saturating_add(1);
         Ok(())
@@ -342,7 +365,14 @@ mod tests {
         ];
         for opt in &mut bad {
             let mut state = vec![0.0; opt.state_per_param() * 3];
-            assert!(opt.step(&mut p, &G1, &mut state).is_err(), "{}", opt.name());
+            // `validate` reports the very error the step reports, without a step.
+            let early = opt.validate().expect_err(opt.name());
+            assert_eq!(
+                opt.step(&mut p, &G1, &mut state),
+                Err(early),
+                "{}",
+                opt.name()
+            );
             assert_eq!(opt.steps(), 0);
         }
         assert_eq!(p, P0);

@@ -43,10 +43,22 @@ pub trait Optimizer {
     /// Sets the step counter (used when resuming from a checkpoint).
     fn set_steps(&mut self, steps: u64);
 
+    /// Checks the hyper-parameters (learning rate, decay coefficients, `eps`, weight decay)
+    /// without taking a step: the same checks, in the same order and with the same errors, as
+    /// [`step`](Optimizer::step). [`Model::new`](crate::model::Model::new) calls it, so a bad
+    /// value is reported when the model is built instead of at its first training step.
+    ///
+    /// The default accepts everything, for optimizers without hyper-parameters to check. An
+    /// optimizer that wraps others must forward it, or it hides their errors until `step`.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Applies one update: `params -= step(grads)`. `state` holds
     /// `state_per_param() * params.len()` floats, zero before the first step.
     ///
-    /// Errors if the slice lengths disagree or a hyper-parameter is invalid.
+    /// Errors if the slice lengths disagree or a hyper-parameter is invalid (see
+    /// [`validate`](Optimizer::validate)).
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()>;
 }
 

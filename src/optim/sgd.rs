@@ -27,6 +27,13 @@ impl Sgd {
     }
 
     with_weight_decay!();
+
+    /// The checked hyper-parameters of the next step.
+    fn hyper(&self) -> Result<SgdHyper> {
+        check_lr(self.lr)?;
+        let decay = decay_rates(self.weight_decay)?;
+        Ok(SgdHyper { lr: self.lr, decay })
+    }
 }
 
 impl Default for Sgd {
@@ -39,11 +46,14 @@ impl Default for Sgd {
 impl Optimizer for Sgd {
     optimizer_basics!("SGD", 0);
 
+    fn validate(&self) -> Result<()> {
+        self.hyper().map(drop)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-        check_lr(self.lr)?;
-        let decay = decay_rates(self.weight_decay)?;
+        let h = self.hyper()?;
         check_state(0, params.len(), state)?;
-        sgd_update(params, grads, SgdHyper { lr: self.lr, decay })?;
+        sgd_update(params, grads, h)?;
         self.steps = self.steps.saturating_add(1);
         Ok(())
     }
@@ -96,22 +106,31 @@ impl Momentum {
     }
 
     with_weight_decay!();
+
+    /// The checked hyper-parameters of the next step.
+    fn hyper(&self) -> Result<MomentumHyper> {
+        check_lr(self.lr)?;
+        check_unit(self.momentum, "momentum must be in [0, 1)")?;
+        let decay = decay_rates(self.weight_decay)?;
+        Ok(MomentumHyper {
+            lr: self.lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            decay,
+        })
+    }
 }
 
 impl Optimizer for Momentum {
     optimizer_basics!("Momentum", 1);
 
+    fn validate(&self) -> Result<()> {
+        self.hyper().map(drop)
+    }
+
     fn step(&mut self, params: &mut [f32], grads: &[f32], state: &mut [f32]) -> Result<()> {
-        check_lr(self.lr)?;
-        check_unit(self.momentum, "momentum must be in [0, 1)")?;
-        let decay = decay_rates(self.weight_decay)?;
+        let h = self.hyper()?;
         check_state(1, params.len(), state)?;
-        let h = MomentumHyper {
-            lr: self.lr,
-            momentum: self.momentum,
-            nesterov: self.nesterov,
-            decay,
-        };
         momentum_update(params, grads, state, h)?;
         self.steps = self.steps.saturating_add(1);
         Ok(())
@@ -198,7 +217,14 @@ mod tests {
         ];
         for opt in &mut bad {
             let mut state = vec![0.0; opt.state_per_param() * 3];
-            assert!(opt.step(&mut p, &G1, &mut state).is_err(), "{}", opt.name());
+            // `validate` reports the very error the step reports, without a step.
+            let early = opt.validate().expect_err(opt.name());
+            assert_eq!(
+                opt.step(&mut p, &G1, &mut state),
+                Err(early),
+                "{}",
+                opt.name()
+            );
             assert_eq!(opt.steps(), 0);
         }
         assert_eq!(p, P0);

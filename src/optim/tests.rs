@@ -107,3 +107,69 @@ fn set_lr_and_set_steps() {
     opt.step(&mut p, &[1.0, 1.0], &mut [0.0; 4]).unwrap();
     assert_eq!(opt.steps(), 42);
 }
+
+#[test]
+fn defaults_validate_and_validate_names_the_bad_value() {
+    let good: [&dyn Optimizer; 7] = [
+        &Sgd::default(),
+        &Momentum::new(0.1).with_nesterov(true),
+        &Adagrad::default(),
+        &RMSProp::default().with_momentum(0.5),
+        &Adadelta::default(),
+        &Adam::default().with_weight_decay(WeightDecay::Decoupled(0.01)),
+        &RAdam::default(),
+    ];
+    for opt in good {
+        assert_eq!(opt.validate(), Ok(()), "{}", opt.name());
+    }
+    let message = |opt: &dyn Optimizer| opt.validate().unwrap_err().to_string();
+    assert!(message(&Sgd::new(-1.0)).contains("learning rate"));
+    assert!(message(&Momentum::new(0.1).with_momentum(1.0)).contains("momentum"));
+    assert!(message(&Adagrad::default().with_eps(0.0)).contains("eps"));
+    assert!(message(&Adam::default().with_betas(0.9, 1.0)).contains("beta2"));
+    assert!(message(&RMSProp::default().with_rho(-0.5)).contains("rho"));
+    let decay = WeightDecay::L2(f32::INFINITY);
+    assert!(message(&Adadelta::default().with_weight_decay(decay)).contains("weight decay"));
+}
+
+#[test]
+fn model_construction_reports_a_bad_optimizer() {
+    use crate::layers::{AnyLayer, Dense};
+    use crate::loss::Mse;
+    use crate::model::Model;
+    use crate::plan::Plan;
+    use crate::tensor::Shape;
+
+    let layers = || -> [AnyLayer<'static>; 1] { [Dense::new(2, 1).into()] };
+    // Enough memory for any of the optimizers below: only the optimizer can be wrong.
+    let floats = Plan::training(&layers(), Shape::vector(2), 4, &Adam::default())
+        .unwrap()
+        .floats();
+    let build = |optimizer: &dyn Fn() -> Adam| {
+        let mut memory = vec![1.0f32; floats];
+        let made = Model::new(
+            layers(),
+            Shape::vector(2),
+            4,
+            Mse,
+            optimizer(),
+            &mut memory[..],
+            7,
+        )
+        .map(|_| ());
+        (made, memory.iter().all(|&x| x == 1.0))
+    };
+    let (made, untouched) = build(&|| Adam::new(0.01));
+    assert_eq!(made, Ok(()));
+    assert!(!untouched, "a good model initialises its parameters");
+
+    let bad = || Adam::new(0.01).with_eps(-1.0);
+    let (made, untouched) = build(&bad);
+    assert_eq!(made, Err(bad().validate().unwrap_err()));
+    assert!(
+        untouched,
+        "the optimizer is checked before the memory is used"
+    );
+    let (made, _) = build(&|| Adam::new(f32::NAN));
+    assert_eq!(made, Err(Sgd::new(f32::NAN).validate().unwrap_err()));
+}
