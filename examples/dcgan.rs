@@ -16,10 +16,9 @@
 //!   generator loss.
 //!
 //! **The gradient with respect to the discriminator's input.** Training the generator needs
-//! `∂L/∂x` of the discriminator's *input* (the fake images), which `Net::backward` does not
-//! give: it skips the first layer's input gradient. So the discriminator starts with
-//! [`InputGrad`], an identity layer whose backward pass copies its `∂L/∂y` — which is `∂L/∂x`
-//! of the discriminator — out to the example.
+//! `∂L/∂x` of the discriminator's *input* (the fake images), which `Model::backward` skips
+//! (training a network never needs it): `Model::backward_to_input` computes it into a buffer
+//! the example owns, and the generator backpropagates it with `Net::backward`.
 //!
 //! **Quality.** After every epoch the example draws `--samples` digits and classifies them with
 //! an MNIST classifier: tinynn's MLP trained here for 3 epochs (≈ 0.975 test accuracy), or a
@@ -38,68 +37,11 @@
 mod common;
 
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nanonn::data::{Batches, Mnist, gather, gather_labels};
 use nanonn::format::{self, ModelFile};
-use nanonn::layers::{BackwardCtx, ForwardCtx};
 use nanonn::prelude::*;
-
-/// An identity layer that hands the gradient flowing into it to whoever holds the buffer
-/// from [`InputGrad::gradient`]. Placed first in a network, that gradient is `∂L/∂input`,
-/// which `Net::backward` does not compute.
-#[derive(Debug, Default)]
-pub struct InputGrad {
-    sink: Arc<Mutex<Vec<f32>>>,
-}
-
-impl InputGrad {
-    /// The shared buffer the last backward pass's gradient lands in (`[batch, ..input]`).
-    pub fn gradient(&self) -> Arc<Mutex<Vec<f32>>> {
-        Arc::clone(&self.sink)
-    }
-}
-
-impl Layer for InputGrad {
-    fn name(&self) -> &'static str {
-        "InputGrad"
-    }
-
-    fn output_shape(&self, input: Shape) -> nanonn::Result<Shape> {
-        Ok(input)
-    }
-
-    fn forward(
-        &mut self,
-        x: Tensor<'_>,
-        mut y: TensorMut<'_>,
-        _: ForwardCtx<'_>,
-    ) -> nanonn::Result<()> {
-        y.data_mut().copy_from_slice(x.data());
-        Ok(())
-    }
-
-    fn backward(
-        &mut self,
-        _x: Tensor<'_>,
-        _y: Tensor<'_>,
-        dy: Tensor<'_>,
-        dx: Option<TensorMut<'_>>,
-        _: BackwardCtx<'_>,
-    ) -> nanonn::Result<()> {
-        let mut sink = self
-            .sink
-            .lock()
-            .map_err(|_| Error::state("InputGrad: poisoned lock"))?;
-        sink.clear();
-        sink.extend_from_slice(dy.data());
-        if let Some(mut dx) = dx {
-            dx.data_mut().copy_from_slice(dy.data());
-        }
-        Ok(())
-    }
-}
 
 /// The GAN's sizes and training settings.
 #[derive(Clone, Debug)]
@@ -161,7 +103,7 @@ pub fn generator(cfg: &Config) -> Vec<AnyLayer<'static>> {
     ]
 }
 
-/// The discriminator's layers, after the [`InputGrad`] tap.
+/// The discriminator's layers.
 pub fn discriminator(cfg: &Config) -> Vec<AnyLayer<'static>> {
     let d = cfg.d_channels;
     let down = |c_in, c_out| {
@@ -189,7 +131,8 @@ pub struct Gan {
     pub g: Generator,
     /// The discriminator, planned for a batch of real and fake images together.
     pub d: Discriminator,
-    grad: Arc<Mutex<Vec<f32>>>,
+    /// `∂(generator loss)/∂(fake images)`, from the discriminator's `backward_to_input`.
+    grad: Vec<f32>,
     latent: usize,
     batch: usize,
     rng: Rng,
@@ -222,12 +165,9 @@ impl Gan {
             cfg.seed,
         )
         .map_err(e)?;
-        let tap = InputGrad::default();
-        let grad = tap.gradient();
-        let mut layers: Vec<AnyLayer<'static>> = vec![AnyLayer::Boxed(Box::new(tap))];
-        layers.extend(discriminator(cfg));
+        let grad = vec![0.0; batch * IMAGE.numel()];
         let d = Model::owned(
-            layers,
+            discriminator(cfg),
             IMAGE,
             2 * batch,
             SigmoidCrossEntropy,
@@ -318,13 +258,14 @@ impl Gan {
             .map_err(e)?;
         self.d_targets[..b].fill(1.0);
         let t = Tensor::matrix(&self.d_targets[..b], b, 1).map_err(e)?;
-        let g_loss = self.d.backward(Targets::Values(t)).map_err(e)?;
-        // The InputGrad tap now holds ∂(generator loss)/∂(fakes): backpropagate it through
-        // the generator.
-        let grad = self.grad.lock().map_err(|_| "poisoned lock".to_string())?;
-        let dy = Tensor::new(&grad[..b * d], IMAGE.batched(b).map_err(e)?).map_err(e)?;
+        let grad = &mut self.grad[..b * d];
+        let g_loss = self
+            .d
+            .backward_to_input(Targets::Values(t), grad)
+            .map_err(e)?;
+        // ∂(generator loss)/∂(fakes), backpropagated through the generator.
+        let dy = Tensor::new(grad, IMAGE.batched(b).map_err(e)?).map_err(e)?;
         self.g.net_mut().backward(dy).map_err(e)?;
-        drop(grad);
         self.g.apply_grad().map_err(e)?;
         Ok(g_loss)
     }
@@ -361,13 +302,11 @@ pub fn generator_grads(gan: &mut Gan, z: &[f32]) -> Result<Vec<f32>, String> {
         .map_err(e)?;
     gan.d_targets[..b].fill(1.0);
     let t = Tensor::matrix(&gan.d_targets[..b], b, 1).map_err(e)?;
-    gan.d.backward(Targets::Values(t)).map_err(e)?;
-    let grad = gan
-        .grad
-        .lock()
-        .map_err(|_| "poisoned lock".to_string())?
-        .clone();
-    let dy = Tensor::new(&grad[..b * d], IMAGE.batched(b).map_err(e)?).map_err(e)?;
+    let grad = &mut gan.grad[..b * d];
+    gan.d
+        .backward_to_input(Targets::Values(t), grad)
+        .map_err(e)?;
+    let dy = Tensor::new(grad, IMAGE.batched(b).map_err(e)?).map_err(e)?;
     gan.g.net_mut().backward(dy).map_err(e)?;
     Ok(gan.g.net().grads().to_vec())
 }

@@ -84,6 +84,18 @@ impl<'a, L: Loss, O: Optimizer, M: AsMut<[f32]> + AsRef<[f32]>> Model<'a, L, O, 
         self.net.backward_loss(&self.loss, targets)
     }
 
+    /// [`Model::backward`], and also the loss's gradient with respect to the last forward's
+    /// input, written to `grad_input` (`batch × input size` floats). See
+    /// [`Net::backward_to_input`] for why it is a separate call.
+    pub fn backward_to_input(
+        &mut self,
+        targets: Targets<'_>,
+        grad_input: &mut [f32],
+    ) -> Result<f32> {
+        self.net
+            .backward_loss_to_input(&self.loss, targets, grad_input)
+    }
+
     /// Applies one optimizer step with the gradients of the last `backward`.
     pub fn apply_grad(&mut self) -> Result<()> {
         self.net.apply_grad(&mut self.optimizer)

@@ -459,7 +459,46 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         let slot = self.layers.len() % 2;
         let parts = split(self.mem.as_mut(), &self.plan);
         parts.back[slot][..expected.numel()].copy_from_slice(grad_output.data());
-        self.backward_from_buffer(n)
+        self.backward_from_buffer(n, None)
+    }
+
+    /// [`Net::backward`], and also `∂L/∂input` of the last forward, written to `grad_input`
+    /// (`batch × input size` floats, batch-first like the input).
+    ///
+    /// Why a separate call: training a network never needs the gradient with respect to its
+    /// own input, so `backward` skips the first layer's input gradient. A network that
+    /// learns through another one does need it — a GAN's generator learns from the
+    /// discriminator's gradient with respect to the generated images. The caller provides
+    /// the buffer, so nothing is planned or allocated for the networks that do not.
+    pub fn backward_to_input(
+        &mut self,
+        grad_output: Tensor<'_>,
+        grad_input: &mut [f32],
+    ) -> Result<()> {
+        let n = self.ready_for_backward()?;
+        self.check_input_grad(n, grad_input)?;
+        let expected = self.output_shape().batched(n)?;
+        if grad_output.shape() != expected {
+            return Err(Error::shape(
+                "output gradient",
+                expected,
+                grad_output.shape(),
+            ));
+        }
+        check_finite("output gradient", grad_output.data())?;
+        let slot = self.layers.len() % 2;
+        let parts = split(self.mem.as_mut(), &self.plan);
+        parts.back[slot][..expected.numel()].copy_from_slice(grad_output.data());
+        self.backward_from_buffer(n, Some(grad_input))
+    }
+
+    /// Errors unless `grad_input` holds exactly the `n` samples of the network's input.
+    fn check_input_grad(&self, n: usize, grad_input: &[f32]) -> Result<()> {
+        let expected = self.input_shape().numel().saturating_mul(n);
+        if grad_input.len() != expected {
+            return Err(Error::length("input gradient", expected, grad_input.len()));
+        }
+        Ok(())
     }
 
     /// Computes `loss` on the last forward's output against `targets`, writes its gradient
@@ -469,7 +508,30 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         loss: &L,
         targets: crate::loss::Targets<'_>,
     ) -> Result<f32> {
+        self.loss_backward(loss, targets, None)
+    }
+
+    /// [`Net::backward_loss`], and also `∂loss/∂input` written to `grad_input` (see
+    /// [`Net::backward_to_input`]).
+    pub fn backward_loss_to_input<L: crate::loss::Loss + ?Sized>(
+        &mut self,
+        loss: &L,
+        targets: crate::loss::Targets<'_>,
+        grad_input: &mut [f32],
+    ) -> Result<f32> {
+        self.loss_backward(loss, targets, Some(grad_input))
+    }
+
+    fn loss_backward<L: crate::loss::Loss + ?Sized>(
+        &mut self,
+        loss: &L,
+        targets: crate::loss::Targets<'_>,
+        grad_input: Option<&mut [f32]>,
+    ) -> Result<f32> {
         let n = self.ready_for_backward()?;
+        if let Some(g) = &grad_input {
+            self.check_input_grad(n, g)?;
+        }
         let out = self.output_range(n);
         let shape = self.output_shape().batched(n)?;
         let acts_start = {
@@ -487,7 +549,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
                 index: 0,
             }));
         }
-        self.backward_from_buffer(n)?;
+        self.backward_from_buffer(n, grad_input)?;
         Ok(value)
     }
 
@@ -501,8 +563,9 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             .ok_or(Error::state("backward needs a training-mode forward first"))
     }
 
-    /// Runs the layers backwards; `∂L/∂output` is in backward buffer `layers % 2`.
-    fn backward_from_buffer(&mut self, n: usize) -> Result<()> {
+    /// Runs the layers backwards; `∂L/∂output` is in backward buffer `layers % 2`. The first
+    /// layer's input gradient goes to `grad_input` (length checked by the caller), if given.
+    fn backward_from_buffer(&mut self, n: usize, mut grad_input: Option<&mut [f32]>) -> Result<()> {
         let Net {
             layers, plan, mem, ..
         } = self;
@@ -529,7 +592,10 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
                 (&b1[..], &mut b0[..])
             };
             let dx = if i == 0 {
-                None
+                match grad_input.take() {
+                    Some(g) => Some(TensorMut::new(g, xs)?),
+                    None => None,
+                }
             } else {
                 Some(TensorMut::new(&mut dx[..xs.numel()], xs)?)
             };

@@ -203,7 +203,7 @@ fn tiny_gan() -> dcgan::Gan {
 }
 
 /// The generator's parameter gradient, backpropagated through the discriminator by way of
-/// the `InputGrad` tap, matches central finite differences of the generator's loss.
+/// `Model::backward_to_input`, matches central finite differences of the generator's loss.
 #[test]
 fn dcgan_generator_gradient_matches_finite_differences() {
     let mut gan = tiny_gan();
