@@ -381,14 +381,18 @@ const fn body_len<const SIMD: bool>(n: usize) -> usize {
 #[cfg(feature = "rayon")]
 const PAR_MIN: usize = 1 << 14;
 
-/// How many threads an update of `len` parameters is spread over: with `rayon`, one
-/// contiguous part per thread of the current pool (fewer if the parts would be short), for
-/// the fast kernels. One part per thread, rather than many small ones, keeps each part on
+/// How many threads an update of `len` parameters is spread over: with `rayon`, called on
+/// a pool's thread, one contiguous part per thread of that pool (fewer if the parts would be
+/// short), for the fast kernels. One part per thread, rather than many small ones, keeps each part on
 /// the thread that ran it at the previous step (the caller takes the left half of every
 /// split, the other workers steal the right), so its cache lines do not move between cores.
 fn ways<const SIMD: bool>(len: usize) -> usize {
+    // The length test comes first, and only a rayon worker splits: asking for the thread
+    // count from outside a pool starts the global pool (its threads allocate as they
+    // start), and a join from outside a pool queues the job through the pool's injector,
+    // which allocates. A small network, or a caller not in a pool, never touches rayon.
     #[cfg(feature = "rayon")]
-    if SIMD {
+    if SIMD && len >= 2 * PAR_MIN && rayon::current_thread_index().is_some() {
         return rayon::current_num_threads().min(len / PAR_MIN).max(1);
     }
     let _ = len;
