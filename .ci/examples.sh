@@ -29,7 +29,7 @@ python3 -c "import sys; m=float('$mse'); print('mse', m); sys.exit(0 if m < 0.02
 test -s out/autoencoder.png
 
 echo "--- dcgan (smoke: 1 epoch of 3200 digits)"
-out=$(cargo run --release --example dcgan -- --epochs 1 --train-size 3200 --samples 200)
+out=$(cargo run --release --example dcgan -- --epochs 1 --train-size 3200 --samples 200 --classifier-epochs 1)
 echo "$out"
 echo "$out" | tail -n 1 | grep -q '^confident='
 test -s out/dcgan.png
