@@ -446,20 +446,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// Backpropagates `grad_output = ∂L/∂output` (shape `[n, ..output]` of the last
     /// training-mode `forward`) and writes every parameter gradient.
     pub fn backward(&mut self, grad_output: Tensor<'_>) -> Result<()> {
-        let n = self.ready_for_backward()?;
-        let expected = self.output_shape().batched(n)?;
-        if grad_output.shape() != expected {
-            return Err(Error::shape(
-                "output gradient",
-                expected,
-                grad_output.shape(),
-            ));
-        }
-        check_finite("output gradient", grad_output.data())?;
-        let slot = self.layers.len() % 2;
-        let parts = split(self.mem.as_mut(), &self.plan);
-        parts.back[slot][..expected.numel()].copy_from_slice(grad_output.data());
-        self.backward_from_buffer(n, None)
+        self.backward_given(grad_output, None)
     }
 
     /// [`Net::backward`], and also `∂L/∂input` of the last forward, written to `grad_input`
@@ -475,8 +462,20 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         grad_output: Tensor<'_>,
         grad_input: &mut [f32],
     ) -> Result<()> {
+        self.backward_given(grad_output, Some(grad_input))
+    }
+
+    /// Checks `grad_output` (and `grad_input`), copies it into the backward buffer and
+    /// backpropagates.
+    fn backward_given(
+        &mut self,
+        grad_output: Tensor<'_>,
+        grad_input: Option<&mut [f32]>,
+    ) -> Result<()> {
         let n = self.ready_for_backward()?;
-        self.check_input_grad(n, grad_input)?;
+        if let Some(g) = &grad_input {
+            self.check_input_grad(n, g)?;
+        }
         let expected = self.output_shape().batched(n)?;
         if grad_output.shape() != expected {
             return Err(Error::shape(
@@ -489,7 +488,7 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         let slot = self.layers.len() % 2;
         let parts = split(self.mem.as_mut(), &self.plan);
         parts.back[slot][..expected.numel()].copy_from_slice(grad_output.data());
-        self.backward_from_buffer(n, Some(grad_input))
+        self.backward_from_buffer(n, grad_input)
     }
 
     /// Errors unless `grad_input` holds exactly the `n` samples of the network's input.

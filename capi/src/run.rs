@@ -14,18 +14,31 @@ use crate::status::{
     slice_mut, write_out,
 };
 
+/// The number of whole samples of `per` floats in `len` floats (at least one).
+pub(crate) fn whole_samples(len: usize, per: usize, what: &str) -> Outcome<usize> {
+    if len == 0 || !len.is_multiple_of(per) {
+        return Err(Failure::length(
+            what,
+            format_args!("a non-zero multiple of {per} (the floats of one sample)"),
+            len,
+        ));
+    }
+    Ok(len / per)
+}
+
+/// Copies `src` to the caller's `out`, which must be exactly as long.
+pub(crate) fn copy_exact(src: &[f32], out: &mut [f32]) -> Outcome<()> {
+    if out.len() != src.len() {
+        return Err(Failure::length("out", src.len(), out.len()));
+    }
+    out.copy_from_slice(src);
+    Ok(())
+}
+
 impl NanonnModel {
     /// The number of samples in `len` floats of input: a whole, non-zero number.
     pub(crate) fn samples(&self, len: usize, what: &str) -> Outcome<usize> {
-        let per = self.input().numel();
-        if len == 0 || !len.is_multiple_of(per) {
-            return Err(Failure::length(
-                what,
-                format_args!("a non-zero multiple of {per} (the floats of one sample)"),
-                len,
-            ));
-        }
-        Ok(len / per)
+        whole_samples(len, self.input().numel(), what)
     }
 
     pub(crate) fn batch_tensor<'x>(&self, x: &'x [f32], n: usize) -> Outcome<Tensor<'x>> {
@@ -277,12 +290,7 @@ pub unsafe extern "C" fn nanonn_model_get_params(
         let m = unsafe { handle(model, "model") }?;
         // SAFETY: the caller's contract for the pair.
         let out = unsafe { slice_mut(out, len, "out") }?;
-        let params = m.model().net().params();
-        if out.len() != params.len() {
-            return Err(Failure::length("out", params.len(), out.len()));
-        }
-        out.copy_from_slice(params);
-        Ok(())
+        copy_exact(m.model().net().params(), out)
     })
 }
 

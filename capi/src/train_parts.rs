@@ -12,22 +12,11 @@ use nn::loss::Targets;
 use nn::{Shape, Tensor};
 
 use crate::model::NanonnModel;
+use crate::run::{copy_exact, whole_samples};
 use crate::status::{
-    Failure, NanonnStatus, Outcome, check_disjoint, guard, handle, handle_mut, out_ptr, slice,
-    slice_mut, write_out,
+    Failure, NanonnStatus, check_disjoint, guard, handle, handle_mut, out_ptr, slice, slice_mut,
+    write_out,
 };
-
-/// The number of whole samples of `per` floats in `len` floats (at least one).
-fn samples(len: usize, per: usize, what: &str) -> Outcome<usize> {
-    if len == 0 || !len.is_multiple_of(per) {
-        return Err(Failure::length(
-            what,
-            format_args!("a non-zero multiple of {per} (the floats of one sample)"),
-            len,
-        ));
-    }
-    Ok(len / per)
-}
 
 fn input_shape(m: &NanonnModel) -> Shape {
     m.model().net().input_shape()
@@ -59,7 +48,7 @@ pub unsafe extern "C" fn nanonn_model_forward(
         let (x, out) = unsafe { (slice(x, x_len, "x")?, slice_mut(out, out_len, "out")?) };
         check_disjoint(x, out, "out")?;
         let input = input_shape(m);
-        let n = samples(x.len(), input.numel(), "x")?;
+        let n = whole_samples(x.len(), input.numel(), "x")?;
         let per = output_shape(m).numel();
         if out.len() != n * per {
             return Err(Failure::length(
@@ -123,7 +112,7 @@ pub unsafe extern "C" fn nanonn_model_backward_values(
         // SAFETY: the caller's contract for the pair.
         let y = unsafe { slice(y, y_len, "y") }?;
         let output = output_shape(m);
-        let n = samples(y.len(), output.numel(), "y")?;
+        let n = whole_samples(y.len(), output.numel(), "y")?;
         // The loss checks the shape against the forward's predictions.
         let targets = Targets::Values(Tensor::new(y, output.batched(n)?)?);
         let loss = m.model_mut().backward(targets)?;
@@ -168,12 +157,7 @@ pub unsafe extern "C" fn nanonn_model_get_grads(
         let m = unsafe { handle(model, "model") }?;
         // SAFETY: the caller's contract for the pair.
         let out = unsafe { slice_mut(out, len, "out") }?;
-        let grads = m.model().net().grads();
-        if out.len() != grads.len() {
-            return Err(Failure::length("out", grads.len(), out.len()));
-        }
-        out.copy_from_slice(grads);
-        Ok(())
+        copy_exact(m.model().net().grads(), out)
     })
 }
 
