@@ -8,12 +8,14 @@
 //! Prints one line per epoch in tinynn's form, with the epoch's training wall time, and
 //! `test_accuracy=0.XXXX` last.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use nanonn::data::{Batches, Mnist, gather, gather_labels};
-use nanonn::metrics::{Accuracy, accuracy};
+use nanonn::metrics::Accuracy;
 use nanonn::prelude::*;
 
 /// Defaults: chosen to pass 0.97 test accuracy in a few minutes on two CPU cores.
@@ -43,27 +45,20 @@ fn parse_args() -> Result<Args, String> {
         lr: LR,
         hidden: HIDDEN,
         seed: 31,
-        data: concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist").to_string(),
+        data: common::mnist_dir(),
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_string());
+    common::parse_flags(USAGE, |flag, v| {
+        match flag {
+            "--epochs" => args.epochs = common::parse(v)?,
+            "--batch-size" => args.batch_size = common::parse(v)?,
+            "--lr" => args.lr = common::parse(v)?,
+            "--hidden" => args.hidden = common::parse(v)?,
+            "--seed" => args.seed = common::parse(v)?,
+            "--data" => args.data = v.to_string(),
+            _ => return Err("unknown flag".into()),
         }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}\n{USAGE}");
-        match flag.as_str() {
-            "--epochs" => args.epochs = value.parse().map_err(|e| bad(&e))?,
-            "--batch-size" => args.batch_size = value.parse().map_err(|e| bad(&e))?,
-            "--lr" => args.lr = value.parse().map_err(|e| bad(&e))?,
-            "--hidden" => args.hidden = value.parse().map_err(|e| bad(&e))?,
-            "--seed" => args.seed = value.parse().map_err(|e| bad(&e))?,
-            "--data" => args.data = value,
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
-        }
-    }
+        Ok(())
+    })?;
     if args.batch_size == 0 {
         return Err("--batch-size must be at least 1".into());
     }
@@ -116,7 +111,8 @@ fn run(args: &Args) -> Result<(), String> {
     let mut yb = vec![0u32; args.batch_size];
     let mut test_acc = Accuracy::default();
     for epoch in 0..args.epochs {
-        let bar = progress_bar(n.div_ceil(args.batch_size) as u64, epoch);
+        let bar =
+            common::progress_bar(n.div_ceil(args.batch_size) as u64, format!("epoch {epoch}"));
         let start = Instant::now();
         for idx in &Batches::new(n, args.batch_size, Some(&mut rng)).map_err(|e| e.to_string())? {
             let b = idx.len();
@@ -131,42 +127,22 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        test_acc = evaluate(&mut model, &mnist, args.batch_size)?;
+        test_acc = common::mnist_accuracy(
+            &mut model,
+            &mnist,
+            args.batch_size,
+            Shape::new(&[SIDE, SIDE]),
+        )?;
         println!("Epoch {epoch} {test_acc} time={seconds:.2}s");
     }
     if args.epochs == 0 {
-        test_acc = evaluate(&mut model, &mnist, args.batch_size)?;
+        test_acc = common::mnist_accuracy(
+            &mut model,
+            &mnist,
+            args.batch_size,
+            Shape::new(&[SIDE, SIDE]),
+        )?;
     }
     println!("test_accuracy={:.4}", test_acc.accuracy());
     Ok(())
-}
-
-fn evaluate<M: AsMut<[f32]> + AsRef<[f32]>>(
-    model: &mut Model<'_, SoftmaxCrossEntropy, Adam, M>,
-    mnist: &Mnist,
-    batch: usize,
-) -> Result<Accuracy, String> {
-    let d = Mnist::IMAGE_LEN;
-    let mut total = Accuracy::default();
-    for (xs, ys) in mnist
-        .test_images
-        .chunks(batch * d)
-        .zip(mnist.test_labels.chunks(batch))
-    {
-        let x = Tensor::new(xs, Shape::new(&[ys.len(), SIDE, SIDE])).map_err(|e| e.to_string())?;
-        let logits = model.predict(x).map_err(|e| e.to_string())?;
-        total += accuracy(logits.data(), Mnist::CLASSES, ys).map_err(|e| e.to_string())?;
-    }
-    Ok(total)
-}
-
-fn progress_bar(len: u64, epoch: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} {per_sec} ETA {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(format!("epoch {epoch}"));
-    bar
 }

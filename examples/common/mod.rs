@@ -10,6 +10,9 @@ pub mod image;
 pub mod plot;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use nanonn::data::Mnist;
+use nanonn::metrics::{Accuracy, accuracy};
+use nanonn::prelude::*;
 
 /// The folder the examples write their pictures to: `out/` in the repository (git-ignored).
 pub fn out_dir() -> std::path::PathBuf {
@@ -58,4 +61,27 @@ where
     T::Err: std::fmt::Display,
 {
     value.parse().map_err(|e: T::Err| e.to_string())
+}
+
+/// Test accuracy of an MNIST classifier over the 10 000 test images, `batch` at a time, each
+/// image seen as one `sample` (e.g. `[784]`, `[28, 28, 1]` or `[28, 28]`).
+pub fn mnist_accuracy<M: AsMut<[f32]> + AsRef<[f32]>>(
+    model: &mut Model<'_, SoftmaxCrossEntropy, Adam, M>,
+    mnist: &Mnist,
+    batch: usize,
+    sample: Shape,
+) -> Result<Accuracy, String> {
+    let d = Mnist::IMAGE_LEN;
+    let mut total = Accuracy::default();
+    for (xs, ys) in mnist
+        .test_images
+        .chunks(batch * d)
+        .zip(mnist.test_labels.chunks(batch))
+    {
+        let shape = sample.batched(ys.len()).map_err(|e| e.to_string())?;
+        let x = Tensor::new(xs, shape).map_err(|e| e.to_string())?;
+        let logits = model.predict(x).map_err(|e| e.to_string())?;
+        total += accuracy(logits.data(), Mnist::CLASSES, ys).map_err(|e| e.to_string())?;
+    }
+    Ok(total)
 }
