@@ -17,6 +17,7 @@ mod norm;
 mod optim;
 mod recurrent;
 mod reduce;
+mod sparse;
 
 pub use activation::*;
 pub use conv::*;
@@ -27,3 +28,4 @@ pub use norm::*;
 pub use optim::*;
 pub use recurrent::*;
 pub use reduce::*;
+pub use sparse::*;

@@ -9,7 +9,9 @@
 use super::{BackwardCtx, ForwardCtx, Layer, LayerMemory, Mode};
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::kernels::{add_bias, gemm, gemm_scratch_len, sum_rows};
+use crate::kernels::{
+    add_bias, gemm, gemm_scratch_len, gemm_skip_zeros, gemm_skip_zeros_scratch_len, sum_rows,
+};
 use crate::rng::Rng;
 use crate::tensor::{Shape, Tensor, TensorMut};
 
@@ -74,10 +76,10 @@ impl Layer for Dense {
 
     fn memory(&self, _input: Shape, batch: usize, mode: Mode) -> LayerMemory {
         let (i, o) = (self.inputs, self.outputs);
-        let mut scratch = gemm_scratch_len(batch, o, i);
+        let mut scratch = gemm_skip_zeros_scratch_len(batch, o, i);
         if mode == Mode::Train {
             scratch = scratch
-                .max(gemm_scratch_len(i, o, batch))
+                .max(gemm_skip_zeros_scratch_len(i, o, batch))
                 .max(gemm_scratch_len(batch, i, o));
         }
         LayerMemory {
@@ -95,15 +97,14 @@ impl Layer for Dense {
     fn forward(&mut self, x: Tensor<'_>, mut y: TensorMut<'_>, ctx: ForwardCtx<'_>) -> Result<()> {
         let (w, b) = ctx.params.split_at(self.weight_len());
         let n = x.batch();
-        gemm(
-            false,
+        // Inputs are often mostly zeros (pixels, ReLU outputs): the product skips them then.
+        gemm_skip_zeros(
             false,
             n,
             self.outputs,
             self.inputs,
             x.data(),
             w,
-            0.0,
             y.data_mut(),
             ctx.scratch,
         )?;
@@ -121,18 +122,7 @@ impl Layer for Dense {
         let (i, o, n) = (self.inputs, self.outputs, x.batch());
         let (dw, db) = ctx.grads.split_at_mut(self.weight_len());
         // ∂W = xᵀ·∂y : [i, n]·[n, o]
-        gemm(
-            true,
-            false,
-            i,
-            o,
-            n,
-            x.data(),
-            dy.data(),
-            0.0,
-            dw,
-            ctx.scratch,
-        )?;
+        gemm_skip_zeros(true, i, o, n, x.data(), dy.data(), dw, ctx.scratch)?;
         sum_rows(dy.data(), db)?;
         if let Some(mut dx) = dx {
             // ∂x = ∂y·Wᵀ : [n, o]·[o, i]

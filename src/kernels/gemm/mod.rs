@@ -187,6 +187,53 @@ pub(crate) fn gemm_with(
     Ok(())
 }
 
+/// `C (m×n) = A·B[depths, :]`: `a` is `m × depths.len()` row-major, `b` is row-major with
+/// `n` columns, and depth step `d` of the product is stored row `depths[d]` of `b` (a `u32`
+/// in `f32` bits, `< b.len() / n`); `beta = 0`. The dense kernels on a product whose A had
+/// all-zero columns taken out ([`crate::kernels::gemm_skip_zeros`]): the rows of `B` they
+/// would have met are skipped while `B` is packed, so they cost nothing.
+///
+/// Lengths are the caller's to get right (`m·depths.len()`, `m·n`, the depths in range) and
+/// `m > 3`, `n > 0`, `depths` not empty; `scratch` holds [`gemm_scratch_len`]`(m, n,
+/// depths.len())`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_depths(
+    path: KernelPath,
+    m: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    depths: &[f32],
+    c: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let k = depths.len();
+    debug_assert!(m > small::MAX_M && n > 0 && k > 0);
+    let a = Src::DepthAdjacent { data: a, ld: k };
+    let b = Src::RowsAdjacentAt {
+        data: b,
+        ld: n,
+        depths,
+    };
+    let dims = (m, n, k);
+    match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => {
+            if let Some(kern) = avx512::Avx512::new() {
+                return run(&kern, dims, a, b, 0.0, c, scratch);
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => {
+            if let Some(kern) = avx2::Avx2::new() {
+                return run(&kern, dims, a, b, 0.0, c, scratch);
+            }
+        }
+        _ => {}
+    }
+    run(&Portable, dims, a, b, 0.0, c, scratch);
+}
+
 /// The loop nest for kernel `K`: transposed when that is less work ([`nest::swap_pays`]),
 /// on the rayon pool when that is worth it and the scratch allows, else on this thread.
 /// Lengths are checked, `m, n, k > 0`, `m > small::MAX_M`; `a` and `b` describe `op(A)` and
@@ -269,7 +316,14 @@ fn kernel_need<K: MicroKernel>(m: usize, n: usize, k: usize, parallel: bool) -> 
 /// Checks that `a`, `b`, `c` have exactly `m·k`, `k·n`, `m·n` elements (shared with
 /// [`gemm_reference`]). A product that overflows `usize` can match no slice, so it is
 /// reported as `usize::MAX`.
-fn check_operands(m: usize, n: usize, k: usize, a: usize, b: usize, c: usize) -> Result<()> {
+pub(crate) fn check_operands(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: usize,
+    b: usize,
+    c: usize,
+) -> Result<()> {
     let check = |what, rows: usize, cols: usize, got| {
         let expected = rows.saturating_mul(cols);
         if got == expected {

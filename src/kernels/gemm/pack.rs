@@ -26,6 +26,18 @@ pub(super) enum Src<'a> {
         /// Distance between depth steps (the stored row length).
         ld: usize,
     },
+    /// Element `(row, d)` is `data[depths[d] * ld + row]`: as [`Src::RowsAdjacent`], but the
+    /// depth steps are the stored rows `depths` lists (`u32`s in `f32` bits), for a product
+    /// that leaves out the depth steps where the other operand is all zero
+    /// ([`super::gemm_depths`]).
+    RowsAdjacentAt {
+        /// The whole stored matrix.
+        data: &'a [f32],
+        /// Distance between stored rows.
+        ld: usize,
+        /// The stored row of each depth step.
+        depths: &'a [f32],
+    },
     /// Element `(row, d)` is `data[row * ld + d]`: a row's depth run is adjacent
     /// (`op(A)` when `!trans_a`, `op(B)` when `trans_b`). Packing scatters with stride `r`.
     DepthAdjacent {
@@ -79,11 +91,17 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
         depth,
     } = region;
     let panels = rows.div_ceil(R);
-    if let Src::RowsAdjacent { data, ld } = src {
+    let rows_adjacent = match src {
+        Src::RowsAdjacent { data, ld } => Some((data, ld, None)),
+        Src::RowsAdjacentAt { data, ld, depths } => Some((data, ld, Some(depths))),
+        Src::DepthAdjacent { .. } => None,
+    };
+    if let Some((data, ld, depths)) = rows_adjacent {
         // Depth-major order: each depth step reads one contiguous run of the source (a
         // stream the hardware prefetcher follows) and scatters it, `R` floats per panel.
         for d in 0..depth {
-            let run = &data[(d0 + d) * ld + row0..][..rows];
+            let stored = depths.map_or(d0 + d, |at| at[d0 + d].to_bits() as usize);
+            let run = &data[stored * ld + row0..][..rows];
             let steps = dst.chunks_exact_mut(depth * R).take(panels);
             for (panel, part) in steps.zip(run.chunks(R)) {
                 let step = &mut panel[d * R..(d + 1) * R];
@@ -101,7 +119,7 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
         let first = row0 + p * R;
         let valid = R.min(rows - p * R);
         match src {
-            Src::RowsAdjacent { .. } => {} // handled above
+            Src::RowsAdjacent { .. } | Src::RowsAdjacentAt { .. } => {} // handled above
             Src::DepthAdjacent { data, ld } if valid == R => {
                 // Full panel: transpose 4 rows × 4 depth steps at a time in registers
                 // (`wide`'s 4×4 transpose: SSE shuffles on x86, NEON on ARM), four
