@@ -187,20 +187,19 @@ pub(crate) fn gemm_with(
     Ok(())
 }
 
-/// `C (m×n) = A·B[depths, :]`: `a` is `m × depths.len()` row-major, `b` is row-major with
-/// `n` columns, and depth step `d` of the product is stored row `depths[d]` of `b` (a `u32`
-/// in `f32` bits, `< b.len() / n`); `beta = 0`. The dense kernels on a product whose A had
-/// all-zero columns taken out ([`crate::kernels::gemm_skip_zeros`]): the rows of `B` they
-/// would have met are skipped while `B` is packed, so they cost nothing.
+/// `C (m×n) = A[:, depths]·B[depths, :]`: `a` is row-major with `lda` columns, `b` row-major
+/// with `n` columns, and depth step `d` of the product is column `depths[d]` of `a` and row
+/// `depths[d]` of `b` (a `u32` in `f32` bits); `beta = 0`. The dense kernels on a product
+/// whose A has all-zero columns ([`crate::kernels::gemm_skip_zeros`]): the packing picks the
+/// other columns and the rows of `B` they meet, so the zero ones cost nothing.
 ///
-/// Lengths are the caller's to get right (`m·depths.len()`, `m·n`, the depths in range) and
-/// `m > 3`, `n > 0`, `depths` not empty; `scratch` holds [`gemm_scratch_len`]`(m, n,
+/// Lengths are the caller's to get right (`m·lda`, `m·n`, the depths in range), with
+/// `m > 3`, `n > 0` and `depths` not empty; `scratch` holds [`gemm_scratch_len`]`(m, n,
 /// depths.len())`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_depths(
     path: KernelPath,
-    m: usize,
-    n: usize,
+    (m, n, lda): (usize, usize, usize),
     a: &[f32],
     b: &[f32],
     depths: &[f32],
@@ -209,7 +208,11 @@ pub(crate) fn gemm_depths(
 ) {
     let k = depths.len();
     debug_assert!(m > small::MAX_M && n > 0 && k > 0);
-    let a = Src::DepthAdjacent { data: a, ld: k };
+    let a = Src::DepthAdjacentAt {
+        data: a,
+        ld: lda,
+        depths,
+    };
     let b = Src::RowsAdjacentAt {
         data: b,
         ld: n,

@@ -38,6 +38,16 @@ pub(super) enum Src<'a> {
         /// The stored row of each depth step.
         depths: &'a [f32],
     },
+    /// Element `(row, d)` is `data[row * ld + depths[d]]`: as [`Src::DepthAdjacent`], with the
+    /// depth steps picked from the stored columns `depths` lists (`u32`s in `f32` bits).
+    DepthAdjacentAt {
+        /// The whole stored matrix.
+        data: &'a [f32],
+        /// Distance between rows.
+        ld: usize,
+        /// The stored column of each depth step.
+        depths: &'a [f32],
+    },
     /// Element `(row, d)` is `data[row * ld + d]`: a row's depth run is adjacent
     /// (`op(A)` when `!trans_a`, `op(B)` when `trans_b`). Packing scatters with stride `r`.
     DepthAdjacent {
@@ -94,7 +104,7 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
     let rows_adjacent = match src {
         Src::RowsAdjacent { data, ld } => Some((data, ld, None)),
         Src::RowsAdjacentAt { data, ld, depths } => Some((data, ld, Some(depths))),
-        Src::DepthAdjacent { .. } => None,
+        Src::DepthAdjacent { .. } | Src::DepthAdjacentAt { .. } => None,
     };
     if let Some((data, ld, depths)) = rows_adjacent {
         // Depth-major order: each depth step reads one contiguous run of the source (a
@@ -155,6 +165,22 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
                     let run = &data[start..start + depth];
                     for (out, &v) in panel[i..].iter_mut().step_by(R).zip(run) {
                         *out = v;
+                    }
+                }
+                for i in valid..R {
+                    for out in panel[i..].iter_mut().step_by(R) {
+                        *out = 0.0;
+                    }
+                }
+            }
+            Src::DepthAdjacentAt { data, ld, depths } => {
+                // Depth-major, like the panel itself: each step picks one column of the
+                // source for the panel's rows.
+                let at = &depths[d0..d0 + depth];
+                for (step, d) in panel.chunks_exact_mut(R).zip(at) {
+                    let d = d.to_bits() as usize;
+                    for (i, out) in step.iter_mut().enumerate().take(valid) {
+                        *out = data[(first + i) * ld + d];
                     }
                 }
                 for i in valid..R {

@@ -200,25 +200,23 @@ pub(super) const fn cols_len(m: usize, k: usize, nonzeros: usize) -> usize {
     csr_len(k, nonzeros) + csr_len(m, nonzeros)
 }
 
-/// The nonzero columns of the `m × k` matrix `a` (columns with a nonzero in any row), and
-/// `a` with only those, side by side: `(columns as u32 bits, m × columns matrix, the rest of
-/// the scratch)`. `None` when fewer than one column in eight is all zero (the copy would
-/// cost more than it saves) or the scratch cannot hold the list and the copy with
-/// `dense_need` floats behind them.
-#[allow(clippy::type_complexity)] // the three parts named above
-pub(super) fn compact_columns<'s>(
+/// The nonzero columns of the `m × k` matrix `a` (columns with a nonzero in any row), as
+/// `u32` bits at the front of `scratch` (returned with the rest of it); `None` when fewer
+/// than one column in eight is all zero (picking them would cost more than it saves) or
+/// the scratch cannot hold the list and `dense_need` floats behind it.
+pub(super) fn nonzero_columns<'s>(
     a: &[f32],
     m: usize,
     k: usize,
     dense_need: usize,
     scratch: &'s mut [f32],
-) -> Option<(&'s [f32], &'s [f32], &'s mut [f32])> {
-    let need = k.checked_add(m.checked_mul(k)?)?.checked_add(dense_need)?;
+) -> Option<(&'s [f32], &'s mut [f32])> {
+    let need = k.checked_add(dense_need)?.max(k + k.div_ceil(8));
     if scratch.len() < need || u32::try_from(k).is_err() || m == 0 {
         return None;
     }
     let (columns, rest) = scratch.split_at_mut(k);
-    // One mask per eight columns (bit set: used), kept where the copy will go.
+    // One mask per eight columns (bit set: used), kept behind the list.
     let masks = &mut rest[..k.div_ceil(8)];
     masks.fill(f32::from_bits(0));
     let add_rows = |masks: &mut [f32], rows: &[f32]| {
@@ -262,12 +260,5 @@ pub(super) fn compact_columns<'s>(
     if used == 0 {
         return None;
     }
-    let columns = &columns[..used];
-    let (compact, rest) = rest.split_at_mut(m * used);
-    for (out, row) in compact.chunks_exact_mut(used).zip(a.chunks_exact(k)) {
-        for (o, p) in out.iter_mut().zip(columns) {
-            *o = row[p.to_bits() as usize];
-        }
-    }
-    Some((columns, compact, rest))
+    Some((&columns[..used], rest))
 }

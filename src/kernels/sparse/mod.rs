@@ -9,8 +9,8 @@
 //!
 //! - `x·W` (`!trans_a`): the batch's all-zero columns of `x` (pixels black in every image of
 //!   the batch: ~1/3 of them for MNIST at batch 128) are left out, and the dense kernels run
-//!   on what remains: `x`'s other columns are copied side by side in scratch, and the rows of
-//!   `W` they meet are picked while `W` is packed ([`gemm_depths`]). Skipping single zeros
+//!   on what remains: packing picks `x`'s other columns and the rows of `W` they meet
+//!   ([`gemm_depths`]), so nothing is copied twice. Skipping single zeros
 //!   instead ran slower than the dense GEMM: every nonzero needs its own row of `W`, read at
 //!   random from L2.
 //! - `xᵀ·∂y` (`trans_a`): every zero is skipped ([`products`]): the nonzeros of each column of
@@ -36,7 +36,7 @@ use core::ops::Range;
 use crate::error::Result;
 use crate::kernels::gemm::{check_operands, gemm_depths, gemm_with};
 use crate::kernels::{KernelPath, gemm_reference, gemm_scratch_len, selected};
-use compress::{Csr, cols_len, compact_columns, compress_cols};
+use compress::{Csr, cols_len, compress_cols, nonzero_columns};
 use lanes::Portable;
 
 /// Largest share of nonzeros in `x` for which [`gemm_skip_zeros`] computes `xᵀ·∂y`
@@ -67,8 +67,8 @@ fn clearly_dense(a: &[f32], row_len: usize, budget: usize, total: usize) -> bool
 }
 
 /// Floats of scratch [`gemm_skip_zeros`] needs, with or without `trans_a`: enough for the
-/// dense [`gemm`](fn@crate::kernels::gemm), plus a compacted copy of A and its column list
-/// (`x·W`), or for the nonzero lists of A (`xᵀ·∂y`).
+/// dense [`gemm`](fn@crate::kernels::gemm) plus the list of A's nonzero columns (`x·W`), or
+/// for the nonzero lists of A (`xᵀ·∂y`).
 ///
 /// Products of at most three rows (one sample at inference) get only what the dense GEMM
 /// needs, which is nothing: a network that infers sample by sample on a microcontroller
@@ -131,9 +131,9 @@ pub(crate) fn gemm_skip_zeros_with(
         return gemm_with(path, trans_a, false, m, n, k, a, b, 0.0, c, scratch);
     }
     if !trans_a {
-        return match compact_columns(a, m, k, gemm_scratch_len(m, n, k), scratch) {
-            Some((depths, a_compact, rest)) => {
-                gemm_depths(path, m, n, a_compact, b, depths, c, rest);
+        return match nonzero_columns(a, m, k, gemm_scratch_len(m, n, k), scratch) {
+            Some((depths, rest)) => {
+                gemm_depths(path, (m, n, k), a, b, depths, c, rest);
                 Ok(())
             }
             None => gemm_with(path, trans_a, false, m, n, k, a, b, 0.0, c, scratch),
