@@ -218,7 +218,48 @@ pub(crate) fn gemm_depths(
         ld: n,
         depths,
     };
-    let dims = (m, n, k);
+    kernel_run(path, (m, n, k), a, b, c, scratch);
+}
+
+/// `C (rows.len() × n) = A[:, rows]ᵀ·B`: `a` is row-major `k × lda`, `b` row-major `k × n`,
+/// and row `i` of the product is column `rows[i]` of `a` (a `u32` in `f32` bits); `beta = 0`.
+/// The dense kernels on the weight gradient `xᵀ·∂y` of an input with all-zero columns
+/// ([`crate::kernels::gemm_skip_zeros`]): the rows of `C` those columns would give are
+/// zero, and the packing picks the others.
+///
+/// Lengths are the caller's to get right (`k·lda`, `k·n`, `rows.len()·n`, the columns in
+/// range), with `rows.len() > 3`, `n > 0` and `k > 0`; `scratch` holds
+/// [`gemm_scratch_len`]`(rows.len(), n, k)`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_rows(
+    path: KernelPath,
+    (n, k, lda): (usize, usize, usize),
+    a: &[f32],
+    rows: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let m = rows.len();
+    debug_assert!(m > small::MAX_M && n > 0 && k > 0);
+    let a = Src::RowsAdjacentPicked {
+        data: a,
+        ld: lda,
+        rows,
+    };
+    let b = Src::RowsAdjacent { data: b, ld: n };
+    kernel_run(path, (m, n, k), a, b, c, scratch);
+}
+
+/// [`run`] with `beta = 0` on the kernel of `path` (the portable one when the CPU lacks it).
+fn kernel_run(
+    path: KernelPath,
+    dims: (usize, usize, usize),
+    a: Src<'_>,
+    b: Src<'_>,
+    c: &mut [f32],
+    scratch: &mut [f32],
+) {
     match path {
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {

@@ -38,6 +38,17 @@ pub(super) enum Src<'a> {
         /// The stored row of each depth step.
         depths: &'a [f32],
     },
+    /// Element `(row, d)` is `data[d * ld + rows[row]]`: as [`Src::RowsAdjacent`], but only the
+    /// stored columns `rows` lists (`u32`s in `f32` bits) are rows of the operand, for a
+    /// product whose other rows are known to be zero ([`super::gemm_rows`]).
+    RowsAdjacentPicked {
+        /// The whole stored matrix.
+        data: &'a [f32],
+        /// Distance between depth steps (the stored row length).
+        ld: usize,
+        /// The stored column of each row.
+        rows: &'a [f32],
+    },
     /// Element `(row, d)` is `data[row * ld + depths[d]]`: as [`Src::DepthAdjacent`], with the
     /// depth steps picked from the stored columns `depths` lists (`u32`s in `f32` bits).
     DepthAdjacentAt {
@@ -104,6 +115,26 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
     let rows_adjacent = match src {
         Src::RowsAdjacent { data, ld } => Some((data, ld, None)),
         Src::RowsAdjacentAt { data, ld, depths } => Some((data, ld, Some(depths))),
+        Src::RowsAdjacentPicked {
+            data,
+            ld,
+            rows: picked,
+        } => {
+            // Depth-major, as below, but each step gathers the picked columns.
+            let picked = &picked[row0..row0 + rows];
+            for d in 0..depth {
+                let step_src = &data[(d0 + d) * ld..][..ld];
+                let steps = dst.chunks_exact_mut(depth * R).take(panels);
+                for (panel, part) in steps.zip(picked.chunks(R)) {
+                    let step = &mut panel[d * R..(d + 1) * R];
+                    for (out, at) in step.iter_mut().zip(part) {
+                        *out = step_src[at.to_bits() as usize];
+                    }
+                    step[part.len()..].fill(0.0);
+                }
+            }
+            return;
+        }
         Src::DepthAdjacent { .. } | Src::DepthAdjacentAt { .. } => None,
     };
     if let Some((data, ld, depths)) = rows_adjacent {
@@ -129,7 +160,9 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
         let first = row0 + p * R;
         let valid = R.min(rows - p * R);
         match src {
-            Src::RowsAdjacent { .. } | Src::RowsAdjacentAt { .. } => {} // handled above
+            Src::RowsAdjacent { .. }
+            | Src::RowsAdjacentAt { .. }
+            | Src::RowsAdjacentPicked { .. } => {} // handled above
             Src::DepthAdjacent { data, ld } if valid == R => {
                 // Full panel: transpose 4 rows × 4 depth steps at a time in registers
                 // (`wide`'s 4×4 transpose: SSE shuffles on x86, NEON on ARM), four

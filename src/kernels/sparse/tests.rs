@@ -1,5 +1,5 @@
-//! `gemm_skip_zeros` against an independent f64 product on every path the host supports, at
-//! densities on both sides of the threshold; the compressors against the dense matrix.
+//! `gemm_skip_zeros` against an independent f64 product on every path the host supports, with
+//! and without all-zero columns; the column list against the matrix.
 
 use super::*;
 use crate::error::ErrorKind;
@@ -21,6 +21,16 @@ fn sparse_random(rng: &mut Rng, len: usize, density: f32) -> Vec<f32> {
             if keep { v } else { 0.0 }
         })
         .collect()
+}
+
+/// Zeroes each column of the row-major `rows × cols` matrix `a` with probability 1/3 (the
+/// black border of MNIST, as far as the products are concerned).
+fn zero_columns(rng: &mut Rng, a: &mut [f32], rows: usize, cols: usize) {
+    for p in 0..cols {
+        if rng.below(3) == 0 {
+            (0..rows).for_each(|r| a[r * cols + p] = 0.0);
+        }
+    }
 }
 
 /// `op(A)[i][p]`, read from the definition in the docs.
@@ -62,7 +72,9 @@ fn matches_the_exact_product_on_every_path_size_and_density() {
                 for &k in &dims {
                     for &n in &widths {
                         for trans_a in [false, true] {
-                            let a = sparse_random(&mut rng, m * k, density);
+                            let mut a = sparse_random(&mut rng, m * k, density);
+                            let (rows, cols) = if trans_a { (k, m) } else { (m, k) };
+                            zero_columns(&mut rng, &mut a, rows, cols);
                             let b = sparse_random(&mut rng, k * n, 1.0);
                             let mut c = vec![f32::NAN; m * n];
                             let mut scratch = vec![0.0; gemm_skip_zeros_scratch_len(m, n, k)];
@@ -93,7 +105,14 @@ fn mnist_first_layer_shapes_match_the_reference() {
     // (784×128·128×400), at MNIST's density, against the dense scalar twin.
     let mut rng = Rng::new(3);
     let (batch, inputs, outputs) = (128, 784, 400);
-    let x = sparse_random(&mut rng, batch * inputs, 0.19);
+    // A 28×28 image whose 5-pixel border is black in every sample, 30 % nonzero inside.
+    let mut x = sparse_random(&mut rng, batch * inputs, 0.3);
+    for (i, v) in x.iter_mut().enumerate() {
+        let (row, col) = (i % inputs / 28, i % 28);
+        if !(5..23).contains(&row) || !(5..23).contains(&col) {
+            *v = 0.0;
+        }
+    }
     let w = sparse_random(&mut rng, inputs * outputs, 1.0);
     let dy = sparse_random(&mut rng, batch * outputs, 0.5);
     for path in paths() {
@@ -118,58 +137,47 @@ fn mnist_first_layer_shapes_match_the_reference() {
 }
 
 #[test]
-fn compressed_columns_hold_exactly_the_nonzeros() {
+fn nonzero_columns_lists_exactly_the_used_columns() {
     let mut rng = Rng::new(11);
-    for (m, k) in [(13, 21), (5, 8), (9, 17), (1, 1)] {
-        let a = sparse_random(&mut rng, m * k, 0.3);
-        let nonzeros = a.iter().filter(|v| **v != 0.0).count();
-        let mut scratch = vec![0.0; cols_len(m, k, m * k)];
-        let cols = compress_cols(&a, m, k, m * k, &mut scratch).unwrap();
-        assert_eq!((cols.rows(), cols.nonzeros()), (k, nonzeros));
-        let mut dense = vec![0.0; m * k];
+    for (m, k) in [(13, 21), (5, 8), (9, 17), (40, 100)] {
+        // Zero a random third of the columns, so that the list is worth making.
+        let mut a = sparse_random(&mut rng, m * k, 0.5);
         for p in 0..k {
-            let mut last = None;
-            let (indices, values) = cols.row(p);
-            for (r, v) in indices.iter().zip(values) {
-                let r = r.to_bits() as usize;
-                assert!(last < Some(r), "column {p}: rows not ascending");
-                last = Some(r);
-                dense[r * k + p] = *v;
+            if rng.below(3) == 0 {
+                (0..m).for_each(|r| a[r * k + p] = 0.0);
             }
         }
-        assert_eq!(dense, a);
+        let want: Vec<u32> = (0..k)
+            .filter(|&p| (0..m).any(|r| a[r * k + p] != 0.0))
+            .map(|p| p as u32)
+            .collect();
+        let mut scratch = vec![0.0; k];
+        match nonzero_columns(&a, m, k, 0, &mut scratch) {
+            Some((columns, _)) => {
+                let got: Vec<u32> = columns.iter().map(|c| c.to_bits()).collect();
+                assert_eq!(got, want, "{m}x{k}");
+            }
+            None => assert!(
+                want.len() > k - k / 8 || want.is_empty(),
+                "{m}x{k}: {want:?}"
+            ),
+        }
     }
-}
-
-#[test]
-fn over_budget_or_short_scratch_gives_up() {
-    // 2×3 with 3 nonzeros: [[1, 0, 2], [3, 0, 0]].
-    let a = [1.0, 0.0, 2.0, 3.0, 0.0, 0.0];
-    let mut scratch = vec![0.0; 64];
-    assert!(compress_cols(&a, 2, 3, 2, &mut scratch).is_none());
-    assert!(compress_cols(&a, 2, 3, 3, &mut scratch).is_some());
-    // `cols_len` is exactly enough; one float less allows a budget of only 2 entries.
-    let fits = cols_len(2, 3, 3);
-    assert!(compress_cols(&a, 2, 3, 3, &mut scratch[..fits - 1]).is_none());
-    assert!(compress_cols(&a, 2, 3, 3, &mut scratch[..fits]).is_some());
-    assert!(compress_cols(&a, 2, 3, 3, &mut scratch[..2]).is_none());
-}
-
-#[test]
-fn balanced_cut_splits_the_nonzeros() {
-    // Column p of this 8×8 matrix has p nonzeros, so compressing its columns gives rows with
-    // 0 + 1 + ... + 7 = 28 entries; half is 14, and the first row starting at or after it is
-    // row 6 (rows 0..6 hold 0+1+...+5 = 15).
-    let (m, k) = (8, 8);
-    let a: Vec<f32> = (0..m * k)
-        .map(|i| if i / k < i % k { 1.0 } else { 0.0 })
-        .collect();
-    let mut scratch = vec![0.0; cols_len(m, k, m * k)];
-    let csr = compress_cols(&a, m, k, m * k, &mut scratch).unwrap();
-    assert_eq!(csr.balanced_cut(0..k, 1, 2), 6);
-    // Always strictly inside the range.
-    assert_eq!(csr.balanced_cut(0..2, 0, 2), 1);
-    assert_eq!(csr.balanced_cut(0..2, 2, 2), 1);
+    // Dense: no list. Too little scratch: no list.
+    let dense = vec![1.0; 6 * 16];
+    assert!(nonzero_columns(&dense, 6, 16, 0, &mut [0.0; 64]).is_none());
+    let mut sparse = vec![0.0; 6 * 16];
+    sparse[3] = 1.0;
+    assert!(nonzero_columns(&sparse, 6, 16, 0, &mut [0.0; 64]).is_some());
+    assert!(nonzero_columns(&sparse, 6, 16, 49, &mut [0.0; 64]).is_none());
+    assert!(nonzero_columns(&sparse, 6, 16, 48, &mut [0.0; 64]).is_some());
+    // -0.0 is a zero; NaN is not.
+    sparse[3] = -0.0;
+    assert!(nonzero_columns(&sparse, 6, 16, 0, &mut [0.0; 64]).is_none());
+    sparse[3] = f32::NAN;
+    let mut scratch = [0.0; 64];
+    let (columns, _) = nonzero_columns(&sparse, 6, 16, 0, &mut scratch).unwrap();
+    assert_eq!(columns.iter().map(|c| c.to_bits()).collect::<Vec<_>>(), [3]);
 }
 
 #[test]
@@ -203,9 +211,9 @@ fn dense_a_falls_back_to_gemm_with_the_same_result() {
 }
 
 #[test]
-fn nan_in_a_propagates_and_skipped_zeros_skip_infinities_of_b() {
-    // A (4×4): NaN at (0, 0), 1 at (1, 1), zeros elsewhere, so column 3 is all zero and
-    // symmetric (op(A) = A either way). B (4×2): row 3 is infinite.
+fn nan_in_a_propagates_and_zero_columns_skip_infinities_of_b() {
+    // x·W: A (4×4) has NaN at (0, 0), 1 at (1, 1), zeros elsewhere, so columns 2 and 3 are
+    // all zero; B (4×2) has an infinite row 3, which only zeros of A meet.
     let mut a = [0.0f32; 16];
     a[0] = f32::NAN;
     a[5] = 1.0;
@@ -213,18 +221,41 @@ fn nan_in_a_propagates_and_skipped_zeros_skip_infinities_of_b() {
     b[6] = f32::INFINITY;
     b[7] = f32::INFINITY;
     for path in paths() {
-        for trans_a in [false, true] {
-            let mut c = [0.0; 8];
-            let mut scratch = vec![0.0; gemm_skip_zeros_scratch_len(4, 2, 4)];
-            gemm_skip_zeros_with(path, trans_a, 4, 2, 4, &a, &b, &mut c, &mut scratch).unwrap();
-            let what = format!("{path} trans_a={trans_a}: {c:?}");
-            assert!(c[0].is_nan() && c[1].is_nan(), "{what}");
-            if path == KernelPath::Scalar {
-                // The scalar twin is the dense triple loop: 0·∞ is NaN there.
-                assert!(c[2..].iter().all(|v| v.is_nan()), "{what}");
-            } else {
-                assert_eq!(&c[2..], &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0], "{what}");
-            }
+        let mut c = [0.0; 8];
+        let mut scratch = vec![0.0; gemm_skip_zeros_scratch_len(4, 2, 4)];
+        gemm_skip_zeros_with(path, false, 4, 2, 4, &a, &b, &mut c, &mut scratch).unwrap();
+        let what = format!("{path}: {c:?}");
+        assert!(c[0].is_nan() && c[1].is_nan(), "{what}");
+        if path == KernelPath::Scalar {
+            // The scalar twin is the dense triple loop: 0·∞ is NaN there.
+            assert!(c[2..].iter().all(|v| v.is_nan()), "{what}");
+        } else {
+            assert_eq!(&c[2..], &[1.0, 1.0, 0.0, 0.0, 0.0, 0.0], "{what}");
+        }
+    }
+    // xᵀ·∂y: stored A (4 samples × 8 features) is nonzero in features 0..4 only, NaN at
+    // (0, 0); ∂y (4×2) has an infinite element. Rows 4..8 of C (the all-zero features) are
+    // exactly zero, where the dense product gives 0·∞ = NaN.
+    let mut a = [0.0f32; 32];
+    for d in 0..4 {
+        a[d * 8 + d] = 1.0;
+    }
+    a[0] = f32::NAN;
+    let mut b = [1.0f32; 8];
+    b[4] = f32::INFINITY;
+    for path in paths() {
+        let mut c = [0.0; 16];
+        let mut scratch = vec![0.0; gemm_skip_zeros_scratch_len(8, 2, 4)];
+        gemm_skip_zeros_with(path, true, 8, 2, 4, &a, &b, &mut c, &mut scratch).unwrap();
+        let what = format!("{path}: {c:?}");
+        assert!(c[0].is_nan() && c[1].is_nan(), "{what}");
+        if path == KernelPath::Scalar {
+            // Column 0 meets the infinity (∂y[2][0]).
+            assert!(c[8..].iter().step_by(2).all(|v| v.is_nan()), "{what}");
+        } else {
+            assert_eq!(&c[8..], &[0.0; 8], "{what}");
+            // Row 1 (feature 1): 1·∂y[1] = [1, 1] plus zeros times finite and infinite rows.
+            assert!(c[2].is_nan() || c[2] == 1.0, "{what}");
         }
     }
 }
@@ -259,11 +290,12 @@ fn wrong_lengths_are_errors() {
 #[cfg(feature = "rayon")]
 #[test]
 fn every_thread_count_gives_the_same_bits() {
-    // Large enough to be split (see `SPLIT_MIN_MULTIPLY_ADDS`), sparse enough for both kernels.
+    // Large enough to be split over threads, with a third of the columns zero.
     let mut rng = Rng::new(9);
     let (m, n, k) = (256, 400, 784);
-    for (trans_a, density) in [(true, 0.19), (false, 0.1)] {
-        let a = sparse_random(&mut rng, m * k, density);
+    for (trans_a, density) in [(true, 0.5), (false, 0.5)] {
+        let mut a = sparse_random(&mut rng, m * k, density);
+        zero_columns(&mut rng, &mut a, m, k); // stored m × k either way
         let b = sparse_random(&mut rng, k * n, 1.0);
         let results: Vec<Vec<f32>> = [1, 2, 3]
             .iter()
