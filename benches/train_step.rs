@@ -39,11 +39,27 @@ fn step_flops() -> u64 {
     flops as u64
 }
 
-/// Deterministic inputs in [0, 1) and labels, like a batch of MNIST.
+/// A real MNIST batch (every 7th training image, as a shuffled batch would mix them) from
+/// `data/mnist`: its black pixels matter, since `Dense` leaves out the batch's all-zero
+/// input columns.
 fn batch() -> (Vec<f32>, Vec<u32>) {
-    let mut rng = Rng::new(7);
-    let x = (0..BATCH * 784).map(|_| rng.uniform()).collect();
-    let y = (0..BATCH).map(|_| rng.below(10) as u32).collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    let data = nanonn::data::Mnist::load(dir).expect("MNIST in data/mnist");
+    let x = data
+        .train_images
+        .chunks_exact(784)
+        .step_by(7)
+        .take(BATCH)
+        .flatten()
+        .copied()
+        .collect();
+    let y = data
+        .train_labels
+        .iter()
+        .step_by(7)
+        .take(BATCH)
+        .copied()
+        .collect();
     (x, y)
 }
 
