@@ -5,8 +5,9 @@
 //!
 //! Backward: `∂W = xᵀ·∂y`, `∂b = Σ_batch ∂y`, `∂x = ∂y·Wᵀ` — three products that
 //! [`crate::kernels::gemm`] computes without materialising a transpose. The two with `x` on
-//! the left go through [`crate::kernels::gemm_skip_zeros`], which leaves out the zeros of a
-//! sparse input (MNIST's black pixels, a ReLU layer's zeros) and is the dense GEMM otherwise.
+//! the left go through [`crate::kernels::gemm_skip_zeros`], which leaves out the input's
+//! all-zero columns (pixels black in every image of the batch, units dead for the whole
+//! batch) and is the dense GEMM otherwise.
 
 use super::{BackwardCtx, ForwardCtx, Layer, LayerMemory, Mode};
 use crate::error::{Error, Result};
