@@ -22,17 +22,18 @@
 //!
 //! **Quality.** After every epoch the example draws `--samples` digits and classifies them with
 //! the project's MNIST classifier: tinynn's MLP in the seed configuration of
-//! `examples/mnist.rs`, trained here for `--classifier-epochs` (20 by default, ≈ 0.981 test
+//! `examples/mnist.rs`, trained here for `--classifier-epochs` (20 by default, ≈ 0.98 test
 //! accuracy, ~40 s), or a model file given by
 //! `--classifier` (e.g. one saved by `cargo run --release --example mnist -- --save mlp.nnf`). It prints the share of samples classified with confidence ≥ 0.9 and
 //! how many of the 10 digits those confident samples cover, and writes `out/dcgan_epoch<N>.png`
 //! (the same 100 noise vectors every epoch) and `out/dcgan.png` (the last).
 //!
 //! **Results** (default seed, measured on a shared 2-core machine, about 65–80 s per epoch):
-//! with the 20-epoch classifier (confident on 0.981 of the real test digits), the confident
-//! share is 0.719 / 0.723 / 0.732 after epochs 1 / 2 / 3 (the default), all 10 digits covered.
+//! with the 20-epoch classifier (confident on ~0.98 of the real test digits), the confident
+//! share is 0.730 / 0.744 / 0.740 after epochs 1 / 2 / 3 (the default), all 10 digits covered.
 //! A classifier trained for only 3 epochs (`--classifier-epochs 3`, confident on 0.943 of the
-//! real digits) is less sure of everything: 0.424 / 0.402 / 0.500, 0.56 by epoch 8–10.
+//! real digits; measured with an earlier build, whose kernels rounded differently) is less
+//! sure of everything: 0.424 / 0.402 / 0.500, 0.56 by epoch 8–10.
 
 #[path = "common/mod.rs"]
 mod common;
