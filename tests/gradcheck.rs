@@ -17,6 +17,21 @@ fn dense_gradients() {
 }
 
 #[test]
+fn dense_gradients_with_all_zero_input_columns() {
+    // Mostly-zero inputs at batches above 3, so that some input features are zero in every
+    // sample and Dense leaves those columns out of x·W and xᵀ·∂y (kernels::gemm_skip_zeros).
+    for (i, o, b) in [(17, 9, 4), (40, 33, 6), (64, 20, 5)] {
+        check(Dense::new(i, o), Shape::vector(i), b, |r| {
+            if r.uniform() < 0.7 {
+                0.0
+            } else {
+                r.uniform_range(-1.0, 1.0)
+            }
+        });
+    }
+}
+
+#[test]
 fn activation_gradients() {
     let all = [
         Activation::ReLU,
