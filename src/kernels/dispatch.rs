@@ -173,6 +173,22 @@ fn has_avx512f() -> bool {
     false
 }
 
+/// The families this host can run, announcing the ones it skips: what the kernels' tests
+/// iterate over (a path the host lacks would silently run the portable code).
+#[cfg(all(test, feature = "std"))]
+pub(crate) fn supported_paths() -> std::vec::Vec<KernelPath> {
+    KernelPath::ALL
+        .into_iter()
+        .filter(|p| {
+            let ok = p.is_supported();
+            if !ok {
+                std::println!("skipping {p}: host lacks it");
+            }
+            ok
+        })
+        .collect()
+}
+
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;

@@ -5,19 +5,7 @@ use super::*;
 use crate::error::ErrorKind;
 use crate::rng::Rng;
 
-/// The paths this host can run, announcing the ones it skips.
-fn paths() -> Vec<KernelPath> {
-    KernelPath::ALL
-        .into_iter()
-        .filter(|p| {
-            let ok = p.is_supported();
-            if !ok {
-                println!("skipping {p}: host lacks it");
-            }
-            ok
-        })
-        .collect()
-}
+use crate::kernels::dispatch::supported_paths as paths;
 
 /// The largest block sizes among the compiled-in kernels, to cross every kernel's blocks.
 fn largest_blocks() -> (usize, usize, usize) {

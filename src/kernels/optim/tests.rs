@@ -134,8 +134,9 @@ fn decays() -> [DecayRates; 3] {
 /// The fast paths this machine runs (a path it lacks would silently run the portable code,
 /// so it is left out rather than tested twice).
 fn fast_paths() -> Vec<KernelPath> {
-    let paths = [KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512];
-    paths.into_iter().filter(|p| p.is_supported()).collect()
+    let mut paths = crate::kernels::dispatch::supported_paths();
+    paths.retain(|&p| p != KernelPath::Scalar);
+    paths
 }
 
 /// Whether `path` must match the scalar twin bit for bit: always, except the portable path
@@ -349,7 +350,7 @@ fn decaying_state_is_flushed_not_subnormal() {
             "rmsprop+momentum" => Some(1),
             _ => Some(0),
         };
-        for path in KernelPath::ALL.into_iter().filter(|p| p.is_supported()) {
+        for path in crate::kernels::dispatch::supported_paths() {
             let mut p = vec![0.5f32; n];
             let mut s = vec![0.0f32; n * per];
             kernel(path, 0, &mut p, &[1e-3; 35], &mut s).unwrap();

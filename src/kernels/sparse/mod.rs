@@ -96,24 +96,54 @@ pub(crate) fn gemm_skip_zeros_with(
     if path == KernelPath::Scalar {
         return gemm_reference(trans_a, false, m, n, k, a, b, 0.0, c);
     }
-    if m <= 3 || n == 0 || k == 0 {
-        return gemm_with(path, trans_a, false, m, n, k, a, b, 0.0, c, scratch);
+    let skipped = m > 3
+        && n > 0
+        && k > 0
+        && if trans_a {
+            skip_rows(path, (m, n, k), a, b, c, scratch)
+        } else {
+            skip_depths(path, (m, n, k), a, b, c, scratch)
+        };
+    if skipped {
+        Ok(())
+    } else {
+        gemm_with(path, trans_a, false, m, n, k, a, b, 0.0, c, scratch)
     }
-    if !trans_a {
-        // `a` is m × k: its nonzero columns are the depth steps to keep.
-        if let Some((depths, rest)) = nonzero_columns(a, m, k, gemm_scratch_len(m, n, k), scratch) {
-            gemm_depths(path, (m, n, k), a, b, depths, c, rest);
-            return Ok(());
-        }
-        return gemm_with(path, trans_a, false, m, n, k, a, b, 0.0, c, scratch);
-    }
-    // `a` is k × m: its nonzero columns are the rows of C to compute.
+}
+
+/// `x·W` (`a` is m × k): the nonzero columns of `a` are the depth steps kept. `false`
+/// (nothing done) when too few columns are zero or the scratch is short.
+fn skip_depths(
+    path: KernelPath,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
+    let Some((depths, rest)) = nonzero_columns(a, m, k, gemm_scratch_len(m, n, k), scratch) else {
+        return false;
+    };
+    gemm_depths(path, (m, n, k), a, b, depths, c, rest);
+    true
+}
+
+/// `xᵀ·∂y` (`a` is k × m): the nonzero columns of `a` are the rows of `C` computed; the others
+/// are zero. `false` (nothing done) as for [`skip_depths`], or when at most three rows remain.
+fn skip_rows(
+    path: KernelPath,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
     let Some((rows, rest)) = nonzero_columns(a, k, m, gemm_scratch_len(m, n, k), scratch) else {
-        return gemm_with(path, trans_a, false, m, n, k, a, b, 0.0, c, scratch);
+        return false;
     };
     let picked = rows.len();
     if picked <= 3 {
-        return gemm_with(path, trans_a, false, m, n, k, a, b, 0.0, c, scratch);
+        return false;
     }
     gemm_rows(path, (n, k, m), a, rows, b, &mut c[..picked * n], rest);
     // Row `i` of the result belongs at row `rows[i] >= i`: move the rows down from the
@@ -128,5 +158,5 @@ pub(crate) fn gemm_skip_zeros_with(
         next_zero = to;
     }
     c[..next_zero * n].fill(0.0);
-    Ok(())
+    true
 }

@@ -5,12 +5,7 @@ use super::*;
 use crate::error::ErrorKind;
 use crate::rng::Rng;
 
-fn paths() -> Vec<KernelPath> {
-    KernelPath::ALL
-        .into_iter()
-        .filter(|p| p.is_supported())
-        .collect()
-}
+use crate::kernels::dispatch::supported_paths as paths;
 
 /// `len` values in [-1, 1), each zero with probability `1 - density`.
 fn sparse_random(rng: &mut Rng, len: usize, density: f32) -> Vec<f32> {
