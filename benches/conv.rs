@@ -16,6 +16,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+mod common {
+    pub mod inputs;
+}
+use common::inputs::filled;
 use nanonn::kernels::{
     Window2d, conv2d_backward_data, conv2d_backward_weights, conv2d_data_scratch_len,
     conv2d_forward, conv2d_forward_reference, conv2d_forward_scratch_len,
@@ -53,19 +58,6 @@ fn cases() -> [Case; 3] {
             batch: 8,
         },
     ]
-}
-
-/// Deterministic values in [-1, 1) without a random-number dependency.
-fn filled(len: usize, seed: u32) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
 }
 
 struct Operands {

@@ -15,24 +15,16 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+mod common {
+    pub mod inputs;
+}
+use common::inputs::filled;
 use nanonn::kernels::{
     Activation, AdamHyper, DecayRates, activation_backward, activation_backward_reference,
     activation_forward, activation_forward_reference, adam_update, adam_update_reference,
     softmax_cross_entropy_labels, softmax_cross_entropy_labels_reference,
 };
-
-/// Deterministic values in [-1, 1) without a random-number dependency.
-fn filled(len: usize, seed: u32) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 /// 784·400 + 400 + 400·100 + 100 + 100·10 + 10.
 const MLP_PARAMS: usize = 355_110;
@@ -57,7 +49,7 @@ fn bench_adam(c: &mut Criterion) {
         step: 10,
         decay: DecayRates::default(),
     };
-    group.bench_function("fast", |b| {
+    group.bench_function(nanonn::kernels::selected().name(), |b| {
         b.iter(|| adam_update(&mut params, black_box(&grads), &mut m, &mut v, h).unwrap())
     });
     group.bench_function("reference", |b| {

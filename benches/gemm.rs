@@ -19,9 +19,13 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nanonn::kernels::{gemm, gemm_reference, gemm_scratch_len};
 
 mod common {
+    pub mod baseline;
     pub mod cpu_time;
+    pub mod inputs;
 }
+use common::baseline::{matrixmultiply_sgemm, one_thread};
 use common::cpu_time::ThreadCpuTime;
+use common::inputs::filled;
 #[cfg(feature = "rayon")]
 use nanonn::pool::install_active as active_workers;
 
@@ -78,36 +82,6 @@ const SHAPES: [Shape; 7] = [
     },
 ];
 
-/// Deterministic values in [-1, 1) without a random-number dependency.
-fn filled(len: usize, seed: u32) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-/// Runs `f` on one thread: with `rayon`, in a pool of one, so that nanonn does not spread
-/// the product over the global pool (whose other threads the CPU-time clock would miss).
-fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    #[cfg(feature = "rayon")]
-    {
-        use std::sync::OnceLock;
-        static POOL: OnceLock<rayon::ThreadPool> = OnceLock::new();
-        let pool = POOL.get_or_init(|| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
-            pool.expect("a rayon pool of one thread")
-        });
-        pool.install(f)
-    }
-    #[cfg(not(feature = "rayon"))]
-    f()
-}
-
 /// nanonn, matrixmultiply and the scalar twin at each shape, on one thread, timed by the
 /// thread's CPU time (see `common::cpu_time`).
 fn bench_gemm(c: &mut Criterion<ThreadCpuTime>) {
@@ -144,34 +118,9 @@ fn bench_gemm(c: &mut Criterion<ThreadCpuTime>) {
             })
         });
 
-        // Stored A is m×k (row stride k) or, transposed, k×m (element (i, p) at p*m + i).
-        let (rsa, csa) = if trans_a {
-            (1, m as isize)
-        } else {
-            (k as isize, 1)
-        };
         group.bench_function("matrixmultiply::sgemm", |bench| {
             bench.iter(|| {
-                // SAFETY: the pointers and strides describe the live buffers a (m·k), b (k·n)
-                // and out (m·n) exactly, and `out` does not alias `a` or `b`.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        black_box(a.as_ptr()),
-                        rsa,
-                        csa,
-                        black_box(b.as_ptr()),
-                        n as isize,
-                        1,
-                        0.0,
-                        out.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    );
-                }
+                matrixmultiply_sgemm(trans_a, (m, n, k), black_box(&a), black_box(&b), &mut out);
                 black_box(&mut out);
             })
         });

@@ -16,33 +16,13 @@ use nanonn::data::Mnist;
 use nanonn::kernels::{gemm, gemm_scratch_len, gemm_skip_zeros, gemm_skip_zeros_scratch_len};
 
 mod common {
+    pub mod baseline;
     pub mod cpu_time;
+    pub mod inputs;
 }
+use common::baseline::{matrixmultiply_sgemm, one_thread};
 use common::cpu_time::ThreadCpuTime;
-
-/// Deterministic values in [-1, 1) without a random-number dependency.
-fn filled(len: usize, seed: u32) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (x >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-/// Runs `f` on one thread (with `rayon`, in a pool of one).
-fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    #[cfg(feature = "rayon")]
-    {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
-        pool.expect("a rayon pool of one thread").install(f)
-    }
-    #[cfg(not(feature = "rayon"))]
-    f()
-}
+use common::inputs::filled;
 
 fn bench_skip_zeros(c: &mut Criterion<ThreadCpuTime>) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
@@ -94,33 +74,9 @@ fn bench_skip_zeros(c: &mut Criterion<ThreadCpuTime>) {
                 })
             })
         });
-        let (rsa, csa) = if trans_a {
-            (1, m as isize)
-        } else {
-            (k as isize, 1)
-        };
         group.bench_function("matrixmultiply::sgemm", |bench| {
             bench.iter(|| {
-                // SAFETY: the pointers and strides describe the live buffers x (m·k), b (k·n)
-                // and out (m·n) exactly, and `out` does not alias `x` or `b`.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        black_box(x.as_ptr()),
-                        rsa,
-                        csa,
-                        black_box(b.as_ptr()),
-                        n as isize,
-                        1,
-                        0.0,
-                        out.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    );
-                }
+                matrixmultiply_sgemm(trans_a, (m, n, k), black_box(&x), black_box(b), &mut out);
                 black_box(&mut out);
             })
         });

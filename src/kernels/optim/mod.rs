@@ -27,11 +27,12 @@
 //! SSE instructions (~80 per 8 elements), and the step cost the same per element at 8k
 //! parameters (in L2) as at the MNIST MLP's 355k. The AVX2 and AVX-512 lanes, chosen at run
 //! time like the GEMM's kernels, need a half or a quarter of the instructions. Measured on
-//! a 2.5 GHz Cascade Lake Xeon (shared: best of 60 batches of steps; `benches/optim.rs` runs
-//! the same update under criterion), 355,110 parameters: `wide` 1.38 ns/element, `avx2`
-//! 0.95, `avx512` 0.92, `scalar` 5.0. The divider alone (16 square roots and 16 divisions in ~22 cycles) would allow 0.52; on
-//! this CPU the other ~25 zmm operations per 16 elements add to it rather than overlapping
-//! (unrolling does not help), and removing any would change the rounding.
+//! a 2.5 GHz Cascade Lake Xeon (shared: best of 60 batches of steps; `benches/elementwise.rs`
+//! runs the same update under criterion), 355,110 parameters: `wide` 1.38 ns/element,
+//! `avx2` 0.95, `avx512` 0.92, `scalar` 5.0. The divider alone (16 square roots and 16
+//! divisions in ~22 cycles) would allow 0.52; on this CPU the other ~25 zmm operations per
+//! 16 elements add to it rather than overlapping (unrolling does not help), and removing
+//! any would change the rounding.
 //!
 //! With the `rayon` feature, long updates are cut in parts run on the current pool, at
 //! multiples of the widest lane, so the results are the same bits for every thread count.
