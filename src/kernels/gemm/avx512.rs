@@ -83,7 +83,13 @@ impl MicroKernel for Avx512 {
         // SAFETY: `self` exists only if AVX-512F is available (`Avx512::new`), so the
         // `#[target_feature]` function can run here; the slicing and assert above establish
         // what it requires of `a`, `b`, `rows` and `cols` (it indexes `c` with checks).
-        unsafe { tile_impl(a, b, beta, c, strides, rows, cols) }
+        unsafe {
+            if cols <= 16 {
+                tile_impl::<1>(a, b, beta, c, strides, rows, cols)
+            } else {
+                tile_impl::<2>(a, b, beta, c, strides, rows, cols)
+            }
+        }
     }
 }
 
@@ -94,10 +100,15 @@ fn lanes(n: usize) -> __mmask16 {
 }
 
 /// The tile: `a` is exactly `kc * MR` floats, `b` exactly `kc * NR`, `1 <= rows <= MR`,
-/// `1 <= cols <= NR`. Only callable where AVX-512F is enabled (a `#[target_feature]`
+/// `1 <= cols <= 16 * H`. Only callable where AVX-512F is enabled (a `#[target_feature]`
 /// function).
+///
+/// `H` is the number of 16-float halves of the B row computed: 2 for a full tile, 1 for a
+/// right-edge tile of at most 16 columns (e.g. the last 4 of `n = 100`), which then costs half
+/// the multiply-adds. Each element of `C` gets the same fused multiply-adds in the same order
+/// either way, so the two round alike.
 #[target_feature(enable = "avx512f")]
-fn tile_impl(
+fn tile_impl<const H: usize>(
     a: &[f32],
     b: &[f32],
     beta: f32,
@@ -114,19 +125,18 @@ fn tile_impl(
         _mm_prefetch::<_MM_HINT_T0>(row.cast());
         _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add((cols - 1) * csc).cast());
     }
-    let mut acc: [[__m512; 2]; MR] = [[_mm512_setzero_ps(); 2]; MR];
+    let mut acc: [[__m512; H]; MR] = [[_mm512_setzero_ps(); H]; MR];
     for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        // SAFETY: `bv` has exactly NR = 32 floats, so both 16-float loads are in bounds.
-        let (b0, b1) = unsafe {
-            (
-                _mm512_loadu_ps(bv.as_ptr()),
-                _mm512_loadu_ps(bv.as_ptr().add(16)),
-            )
-        };
+        let mut bh = [_mm512_setzero_ps(); H];
+        for (h, v) in bh.iter_mut().enumerate() {
+            // SAFETY: `bv` has exactly NR = 32 floats and `16 * h + 16 <= 32`.
+            *v = unsafe { _mm512_loadu_ps(bv.as_ptr().add(16 * h)) };
+        }
         for (row, &x) in acc.iter_mut().zip(av) {
             let x = _mm512_set1_ps(x);
-            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+            for (r, &b) in row.iter_mut().zip(&bh) {
+                *r = _mm512_fmadd_ps(x, b, *r);
+            }
         }
     }
     // `out = sum + beta·out` for one row of `out.len() <= NR` contiguous floats, with lane
@@ -135,8 +145,8 @@ fn tile_impl(
     let betav = _mm512_set1_ps(beta);
     macro_rules! store_row {
         ($sum:expr, $out:expr) => {{
-            let (sum, out): (&[__m512; 2], &mut [f32]) = ($sum, $out);
-            let cols = out.len().min(NR);
+            let (sum, out): (&[__m512; H], &mut [f32]) = ($sum, $out);
+            let cols = out.len().min(16 * H);
             let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
             for (half, (&sum, &mask)) in sum.iter().zip(&masks).enumerate() {
                 if mask == 0 {
@@ -171,8 +181,9 @@ fn tile_impl(
                 store_row!(row, &mut c_row[..cols]);
             } else {
                 let mut t = gather_row::<NR>(c_row, csc, cols, beta != 0.0);
-                store_row!(row, &mut t);
-                scatter_row(&t, c_row, csc, cols);
+                let t = &mut t[..16 * H];
+                store_row!(row, t);
+                scatter_row(t, c_row, csc, cols);
             }
         }
     }

@@ -567,3 +567,64 @@ fn narrow_products_are_computed_transposed() {
         assert!(!nest::swap_pays::<avx512::Avx512>(10, 128, 100));
     }
 }
+
+/// An element of `C` rounds the same whether its tile is full, a right or bottom edge, or
+/// narrow enough for a kernel's half-width variant: column `j` of a product is bit-identical
+/// to column `j` of the same product with more columns (and row `i` with more rows).
+#[test]
+fn edge_tiles_round_like_full_tiles() {
+    let mut rng = Rng::new(12);
+    let k = 37;
+    let (m, n) = (29, 80);
+    let a = random(&mut rng, m * k);
+    let b = random(&mut rng, k * n);
+    for path in paths().into_iter().filter(|&p| p != KernelPath::Scalar) {
+        let product = |rows: usize, cols: usize| {
+            let b_cols: Vec<f32> = b
+                .chunks_exact(n)
+                .flat_map(|r| &r[..cols])
+                .copied()
+                .collect();
+            let mut c = vec![0.0; rows * cols];
+            let mut scratch = vec![0.0; gemm_scratch_len(rows, cols, k)];
+            let a_rows = &a[..rows * k];
+            gemm_with(
+                path,
+                false,
+                false,
+                rows,
+                cols,
+                k,
+                a_rows,
+                &b_cols,
+                0.0,
+                &mut c,
+                &mut scratch,
+            )
+            .unwrap();
+            c
+        };
+        let full = product(m, n);
+        for (rows, cols) in [
+            (m, 1),
+            (m, 4),
+            (m, 16),
+            (m, 17),
+            (m, 36),
+            (m, 48),
+            (5, n),
+            (13, 20),
+        ] {
+            let part = product(rows, cols);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(
+                        part[i * cols + j].to_bits(),
+                        full[i * n + j].to_bits(),
+                        "{path:?}: ({i}, {j}) of a {rows}×{cols} product",
+                    );
+                }
+            }
+        }
+    }
+}
