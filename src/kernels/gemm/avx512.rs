@@ -1,4 +1,4 @@
-//! The AVX-512F microkernel: an `MR × 32` tile in `2·MR` zmm accumulators.
+//! The AVX-512F microkernel: an `MR × 32` tile in `2·MR` zmm accumulators (`MR` at a narrow edge).
 //!
 //! Per depth step it loads one 32-float row of the packed B panel (two zmm), broadcasts each
 //! of the `MR` values of the packed A column (one broadcast load each) and issues `2·MR`
@@ -13,7 +13,10 @@
 //!
 //! Edges use AVX-512 lane masks: a partial tile loads and stores only its valid columns with
 //! the same instructions as a full tile, so edge elements round exactly like the others and
-//! nothing outside `C` is touched.
+//! nothing outside `C` is touched. A right-edge tile of at most 16 columns (`N = 100` leaves
+//! one of 4) runs the half-width variant, `MR` zmm and `MR` FMAs per depth step: the other
+//! half would only compute masked-off lanes. Each element still sees the same FMA sequence,
+//! so it rounds as in a full tile (test `edge_tiles_round_like_full_tiles`).
 //!
 //! The AVX-512 intrinsics are stable since Rust 1.89, so this module needs 1.89 whatever
 //! `rust-version` in Cargo.toml says (its `mod` line tells clippy so).
