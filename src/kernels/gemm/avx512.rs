@@ -28,6 +28,7 @@ use core::arch::x86_64::{
 
 use super::nest::{MicroKernel, gather_row, scatter_row};
 use super::pack::{Region, Src, pack};
+use super::panels::SparseTile;
 use crate::kernels::KernelPath;
 
 /// Rows of the tile.
@@ -83,14 +84,45 @@ impl MicroKernel for Avx512 {
     ) {
         let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
         assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+        let steps = a.as_chunks::<MR>().0.iter().zip(b.as_chunks::<NR>().0);
         // SAFETY: `self` exists only if AVX-512F is available (`Avx512::new`), so the
-        // `#[target_feature]` function can run here; the slicing and assert above establish
-        // what it requires of `a`, `b`, `rows` and `cols` (it indexes `c` with checks).
+        // `#[target_feature]` function can run here; the assert above establishes what it
+        // requires of `rows` and `cols` (it indexes `c` with checks).
         unsafe {
             if cols <= 16 {
-                tile_impl::<1>(a, b, beta, c, strides, rows, cols)
+                tile_impl::<1, _>(steps, beta, c, strides, rows, cols)
             } else {
-                tile_impl::<2>(a, b, beta, c, strides, rows, cols)
+                tile_impl::<2, _>(steps, beta, c, strides, rows, cols)
+            }
+        }
+    }
+}
+
+impl SparseTile for Avx512 {
+    #[inline]
+    fn tile_sparse(
+        &self,
+        steps: &[f32],
+        a: &[f32],
+        b: &[f32],
+        beta: f32,
+        c: &mut [f32],
+        strides: (usize, usize),
+        rows: usize,
+        cols: usize,
+    ) {
+        assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+        let b_rows = b.as_chunks::<NR>().0;
+        // Indexing `b_rows` checks each step against the panel's depth (one compare per 2·MR
+        // multiply-adds).
+        let a_steps = a.as_chunks::<MR>().0.iter().zip(steps);
+        let steps = a_steps.map(|(av, d)| (av, &b_rows[d.to_bits() as usize]));
+        // SAFETY: as in `tile`.
+        unsafe {
+            if cols <= 16 {
+                tile_impl::<1, _>(steps, beta, c, strides, rows, cols)
+            } else {
+                tile_impl::<2, _>(steps, beta, c, strides, rows, cols)
             }
         }
     }
@@ -102,18 +134,18 @@ fn lanes(n: usize) -> __mmask16 {
     if n >= 16 { 0xFFFF } else { (1u16 << n) - 1 }
 }
 
-/// The tile: `a` is exactly `kc * MR` floats, `b` exactly `kc * NR`, `1 <= rows <= MR`,
-/// `1 <= cols <= 16 * H`. Only callable where AVX-512F is enabled (a `#[target_feature]`
-/// function).
+/// The tile: the sum over `steps` (a packed A column and the B row it meets, one pair per
+/// depth step: every step of the panels for a dense tile, the kept ones for a panel-sparse
+/// one) times `C`'s rows, `1 <= rows <= MR`, `1 <= cols <= 16 * H`. Only callable where
+/// AVX-512F is enabled (a `#[target_feature]` function).
 ///
 /// `H` is the number of 16-float halves of the B row computed: 2 for a full tile, 1 for a
 /// right-edge tile of at most 16 columns (e.g. the last 4 of `n = 100`), which then costs half
 /// the multiply-adds. Each element of `C` gets the same fused multiply-adds in the same order
 /// either way, so the two round alike.
 #[target_feature(enable = "avx512f")]
-fn tile_impl<const H: usize>(
-    a: &[f32],
-    b: &[f32],
+fn tile_impl<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>>(
+    steps: S,
     beta: f32,
     c: &mut [f32],
     (rsc, csc): (usize, usize),
@@ -129,10 +161,10 @@ fn tile_impl<const H: usize>(
         _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add((cols - 1) * csc).cast());
     }
     let mut acc: [[__m512; H]; MR] = [[_mm512_setzero_ps(); H]; MR];
-    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+    for (av, bv) in steps {
         let mut bh = [_mm512_setzero_ps(); H];
         for (h, v) in bh.iter_mut().enumerate() {
-            // SAFETY: `bv` has exactly NR = 32 floats and `16 * h + 16 <= 32`.
+            // SAFETY: `bv` has NR = 32 floats and `16 * h + 16 <= 32`.
             *v = unsafe { _mm512_loadu_ps(bv.as_ptr().add(16 * h)) };
         }
         for (row, &x) in acc.iter_mut().zip(av) {

@@ -45,6 +45,7 @@ mod avx2;
 mod avx512;
 mod nest;
 mod pack;
+mod panels;
 #[cfg(feature = "rayon")]
 mod parallel;
 mod portable;
@@ -57,8 +58,9 @@ pub use reference::gemm_reference;
 
 use crate::error::{Error, Result};
 use crate::kernels::{KernelPath, selected};
-use nest::{MicroKernel, a_pack_len, b_pack_len};
+use nest::{MicroKernel, b_pack_len};
 use pack::Src;
+use panels::{Dense, Panels, Sparse};
 use portable::Portable;
 
 /// C (m×n) = op(A)·op(B) + beta·C, row-major and contiguous.
@@ -170,20 +172,20 @@ pub(crate) fn gemm_with(
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
             if let Some(kern) = avx512::Avx512::new() {
-                run(&kern, dims, a, b, beta, c, scratch);
+                run::<_, Dense>(&kern, dims, a, b, beta, c, scratch);
                 return Ok(());
             }
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => {
             if let Some(kern) = avx2::Avx2::new() {
-                run(&kern, dims, a, b, beta, c, scratch);
+                run::<_, Dense>(&kern, dims, a, b, beta, c, scratch);
                 return Ok(());
             }
         }
         _ => {}
     }
-    run(&Portable, dims, a, b, beta, c, scratch);
+    run::<_, Dense>(&Portable, dims, a, b, beta, c, scratch);
     Ok(())
 }
 
@@ -195,7 +197,8 @@ pub(crate) fn gemm_with(
 ///
 /// Lengths are the caller's to get right (`m·lda`, `m·n`, the depths in range), with
 /// `m > 3`, `n > 0` and `depths` not empty; `scratch` holds [`gemm_scratch_len`]`(m, n,
-/// depths.len())`.
+/// depths.len())`, and with [`sparse_scratch_len`] the AVX-512 kernel also leaves out the
+/// depth steps where a whole micro-panel of `a` is zero ([`panels::Sparse`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_depths(
     path: KernelPath,
@@ -229,7 +232,8 @@ pub(crate) fn gemm_depths(
 ///
 /// Lengths are the caller's to get right (`k·lda`, `k·n`, `rows.len()·n`, the columns in
 /// range), with `rows.len() > 3`, `n > 0` and `k > 0`; `scratch` holds
-/// [`gemm_scratch_len`]`(rows.len(), n, k)`.
+/// [`gemm_scratch_len`]`(rows.len(), n, k)`, or [`sparse_scratch_len`] for panel-sparse
+/// products as in [`gemm_depths`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_rows(
     path: KernelPath,
@@ -251,7 +255,8 @@ pub(crate) fn gemm_rows(
     kernel_run(path, (m, n, k), a, b, c, scratch);
 }
 
-/// [`run`] with `beta = 0` on the kernel of `path` (the portable one when the CPU lacks it).
+/// [`run`] with `beta = 0` on the kernel of `path` (the portable one when the CPU lacks it),
+/// panel-sparse ([`panels::Sparse`]) where the kernel can and the scratch allows.
 fn kernel_run(
     path: KernelPath,
     dims: (usize, usize, usize),
@@ -260,29 +265,34 @@ fn kernel_run(
     c: &mut [f32],
     scratch: &mut [f32],
 ) {
+    let (m, n, k) = dims;
     match path {
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
             if let Some(kern) = avx512::Avx512::new() {
-                return run(&kern, dims, a, b, 0.0, c, scratch);
+                if scratch.len() >= kernel_need::<avx512::Avx512, Sparse>(m, n, k, false) {
+                    return run::<_, Sparse>(&kern, dims, a, b, 0.0, c, scratch);
+                }
+                return run::<_, Dense>(&kern, dims, a, b, 0.0, c, scratch);
             }
         }
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => {
             if let Some(kern) = avx2::Avx2::new() {
-                return run(&kern, dims, a, b, 0.0, c, scratch);
+                return run::<_, Dense>(&kern, dims, a, b, 0.0, c, scratch);
             }
         }
         _ => {}
     }
-    run(&Portable, dims, a, b, 0.0, c, scratch);
+    run::<_, Dense>(&Portable, dims, a, b, 0.0, c, scratch);
 }
 
-/// The loop nest for kernel `K`: transposed when that is less work ([`nest::swap_pays`]),
-/// on the rayon pool when that is worth it and the scratch allows, else on this thread.
-/// Lengths are checked, `m, n, k > 0`, `m > small::MAX_M`; `a` and `b` describe `op(A)` and
-/// `op(B)ᵀ` as [`pack::pack`] reads them.
-fn run<K: MicroKernel>(
+/// The loop nest for kernel `K`, the A blocks packed and multiplied as `P` does: transposed
+/// when that is less work ([`nest::swap_pays`], then always dense), on the rayon pool when
+/// that is worth it and the scratch allows, else on this thread. Lengths are checked,
+/// `m, n, k > 0`, `m > small::MAX_M`; `a` and `b` describe `op(A)` and `op(B)ᵀ` as
+/// [`pack::pack`] reads them; `scratch` holds [`kernel_need`]`::<K, P>` without `parallel`.
+fn run<K: MicroKernel, P: Panels<K>>(
     kern: &K,
     (m, n, k): (usize, usize, usize),
     a: Src<'_>,
@@ -296,15 +306,15 @@ fn run<K: MicroKernel>(
         // transpose of the right one) as the right, and Cᵀ's element (j, i) is C[i][j],
         // at c[j + i·n]: row stride 1, column stride n.
         let (b_pack, a_pack) = scratch.split_at_mut(b_pack_len::<K>(m, k));
-        nest::serial(kern, (n, m, k), b, a, beta, c, (1, n), b_pack, a_pack);
+        nest::serial::<K, Dense>(kern, (n, m, k), b, a, beta, c, (1, n), b_pack, a_pack);
         return;
     }
     #[cfg(feature = "rayon")]
-    if parallel::try_parallel(kern, (m, n, k), a, b, beta, c, scratch) {
+    if parallel::try_parallel::<K, P>(kern, (m, n, k), a, b, beta, c, scratch) {
         return;
     }
     let (b_pack, a_pack) = scratch.split_at_mut(b_pack_len::<K>(n, k));
-    nest::serial(kern, (m, n, k), a, b, beta, c, (n, 1), b_pack, a_pack);
+    nest::serial::<K, P>(kern, (m, n, k), a, b, beta, c, (n, 1), b_pack, a_pack);
 }
 
 /// Floats of scratch [`gemm`] needs for these sizes (packing buffers); the memory planner
@@ -332,24 +342,48 @@ fn scratch_len(m: usize, n: usize, k: usize, parallel: bool) -> usize {
     if m <= small::MAX_M || n == 0 || k == 0 {
         return 0; // nothing to pack (m <= MAX_M is computed unpacked)
     }
-    let need = kernel_need::<Portable>(m, n, k, parallel);
+    let need = kernel_need::<Portable, Dense>(m, n, k, parallel);
     #[cfg(target_arch = "x86_64")]
     let need = need
-        .max(kernel_need::<avx2::Avx2>(m, n, k, parallel))
-        .max(kernel_need::<avx512::Avx512>(m, n, k, parallel));
+        .max(kernel_need::<avx2::Avx2, Dense>(m, n, k, parallel))
+        .max(kernel_need::<avx512::Avx512, Dense>(m, n, k, parallel));
     need
 }
 
-/// Scratch for kernel `K`: the packed B block and one packed A block, or, for a product
-/// computed transposed, the same for `Cᵀ`; with `parallel`, what the rayon loop would use
-/// on the current pool if that is more.
-fn kernel_need<K: MicroKernel>(m: usize, n: usize, k: usize, parallel: bool) -> usize {
-    if nest::swap_pays::<K>(m, n, k) {
-        return b_pack_len::<K>(m, k) + a_pack_len::<K>(n, k);
+/// Floats of scratch the products behind [`crate::kernels::gemm_skip_zeros`]
+/// ([`gemm_depths`], [`gemm_rows`]) need to run panel-sparse where a kernel can: at least
+/// [`gemm_scratch_len`], plus the step lists of [`panels::Sparse`]. 0 when `m <= 3` or `n`
+/// or `k` is 0, as there.
+pub(crate) fn sparse_scratch_len(m: usize, n: usize, k: usize) -> usize {
+    let dense = gemm_scratch_len(m, n, k);
+    if dense == 0 {
+        return 0;
     }
-    let one_thread = b_pack_len::<K>(n, k) + a_pack_len::<K>(m, k);
+    #[cfg(target_arch = "x86_64")]
+    let dense = dense.max(kernel_need::<avx512::Avx512, Sparse>(
+        m,
+        n,
+        k,
+        cfg!(feature = "rayon"),
+    ));
+    dense
+}
+
+/// Scratch for kernel `K` with A blocks as `P` packs them: the packed B block and one packed
+/// A block, or, for a product computed transposed (always dense), the same for `Cᵀ`; with
+/// `parallel`, what the rayon loop would use on the current pool if that is more.
+fn kernel_need<K: MicroKernel, P: Panels<K>>(
+    m: usize,
+    n: usize,
+    k: usize,
+    parallel: bool,
+) -> usize {
+    if nest::swap_pays::<K>(m, n, k) {
+        return b_pack_len::<K>(m, k) + <Dense as Panels<K>>::slot_len(n, k);
+    }
+    let one_thread = b_pack_len::<K>(n, k) + P::slot_len(m, k);
     #[cfg(feature = "rayon")]
-    if parallel && let Some(len) = parallel::planned_len::<K>(m, n, k) {
+    if parallel && let Some(len) = parallel::planned_len::<K, P>(m, n, k) {
         return len.max(one_thread);
     }
     #[cfg(not(feature = "rayon"))]

@@ -13,6 +13,7 @@
 //! bits as this serial loop.
 
 use super::pack::{Region, Src};
+use super::panels::Panels;
 
 /// A register-blocked microkernel: computes one `MR × NR` tile of `C` from packed panels.
 ///
@@ -128,11 +129,6 @@ pub(super) fn b_pack_len<K: MicroKernel>(n: usize, k: usize) -> usize {
     k.min(K::KC) * n.min(K::NC).next_multiple_of(K::NR)
 }
 
-/// Floats of one packed A block (`MC × KC`, or less for small products): one per worker.
-pub(super) fn a_pack_len<K: MicroKernel>(m: usize, k: usize) -> usize {
-    m.min(K::MC).next_multiple_of(K::MR) * k.min(K::KC)
-}
-
 /// The blocking of one product: the steps of loops 3, 4 and 5.
 #[derive(Clone, Copy)]
 pub(super) struct Steps {
@@ -156,10 +152,11 @@ impl Steps {
 }
 
 /// `C = op(A)·op(B) + beta·C` through the five loops, on one thread, with element `(i, j)`
-/// of `C` at `c[i * strides.0 + j * strides.1]`. Lengths are checked by the caller,
-/// `m, n, k > 0`; `b_pack` holds [`b_pack_len`] and `a_pack` [`a_pack_len`].
+/// of `C` at `c[i * strides.0 + j * strides.1]`, the A blocks packed and multiplied as `P`
+/// does. Lengths are checked by the caller, `m, n, k > 0`; `b_pack` holds [`b_pack_len`] and
+/// `a_pack` [`Panels::slot_len`].
 #[allow(clippy::too_many_arguments)]
-pub(super) fn serial<K: MicroKernel>(
+pub(super) fn serial<K: MicroKernel, P: Panels<K>>(
     kern: &K,
     (m, n, k): (usize, usize, usize),
     a: Src<'_>,
@@ -196,10 +193,10 @@ pub(super) fn serial<K: MicroKernel>(
                     d0: p0,
                     depth: kc,
                 };
-                kern.pack_a(a_pack, a, a_region);
+                P::pack(kern, a_pack, a, a_region);
                 let block = Block { mc, nc, kc, beta };
                 let c_block = &mut c[i0 * rsc + j0 * csc..];
-                macro_kernel(kern, block, a_pack, b_pack, c_block, strides);
+                P::multiply(kern, block, a_pack, b_pack, c_block, strides);
             }
         }
     }

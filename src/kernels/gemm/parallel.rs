@@ -30,10 +30,9 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use super::nest::{
-    Block, MicroKernel, SPLIT_MIN_FLOPS, Steps, a_pack_len, b_pack_len, balanced, macro_kernel,
-};
+use super::nest::{Block, MicroKernel, SPLIT_MIN_FLOPS, Steps, b_pack_len, balanced};
 use super::pack::{Region, Src};
+use super::panels::Panels;
 
 /// Most workers the scratch is ever sized for (each needs one packed A block, ~100 KiB).
 pub(super) const MAX_WORKERS: usize = 64;
@@ -63,13 +62,17 @@ fn useful_workers<K: MicroKernel>(m: usize, n: usize, k: usize) -> usize {
 
 /// The scratch [`super::gemm_scratch_len`] asks for with the current pool: `None` when the
 /// product would not be split (the one-thread need applies).
-pub(super) fn planned_len<K: MicroKernel>(m: usize, n: usize, k: usize) -> Option<usize> {
+pub(super) fn planned_len<K: MicroKernel, P: Panels<K>>(
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Option<usize> {
     let workers = useful_workers::<K>(m, n, k);
     if workers < 2 {
         return None;
     }
     let group = k.div_ceil(Steps::new::<K>(m, n, k).kc).min(MAX_GROUP);
-    Some(group * b_pack_len::<K>(n, k) + workers * a_pack_len::<K>(m, k))
+    Some(group * b_pack_len::<K>(n, k) + workers * P::slot_len(m, k))
 }
 
 /// Computes the product on the current rayon pool if that is worth it and `scratch` holds a
@@ -77,7 +80,7 @@ pub(super) fn planned_len<K: MicroKernel>(m: usize, n: usize, k: usize) -> Optio
 /// otherwise, and the caller runs the serial loop. Same contract as [`super::nest::serial`]
 /// with row-major `C` (strides `(n, 1)`), `scratch` being the whole of the caller's scratch.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn try_parallel<K: MicroKernel>(
+pub(super) fn try_parallel<K: MicroKernel, P: Panels<K>>(
     kern: &K,
     (m, n, k): (usize, usize, usize),
     a: Src<'_>,
@@ -86,7 +89,7 @@ pub(super) fn try_parallel<K: MicroKernel>(
     c: &mut [f32],
     scratch: &mut [f32],
 ) -> bool {
-    let (b_one, slot) = (b_pack_len::<K>(n, k), a_pack_len::<K>(m, k));
+    let (b_one, slot) = (b_pack_len::<K>(n, k), P::slot_len(m, k));
     let room = scratch.len().saturating_sub(b_one) / slot;
     if room < 2 {
         return false;
@@ -140,7 +143,7 @@ pub(super) fn try_parallel<K: MicroKernel>(
                                 d0: p0,
                                 depth: kc,
                             };
-                            kern.pack_a(a_pack, a, region);
+                            P::pack(kern, a_pack, a, region);
                             // The first slice applies the caller's beta; later ones add.
                             let beta = if p0 == 0 { beta } else { 1.0 };
                             let block = Block {
@@ -150,7 +153,7 @@ pub(super) fn try_parallel<K: MicroKernel>(
                                 beta,
                             };
                             let c_block = &mut c_rows[j0..];
-                            macro_kernel(kern, block, a_pack, b_pack, c_block, (n, 1));
+                            P::multiply(kern, block, a_pack, b_pack, c_block, (n, 1));
                         }
                     }
                 });
