@@ -60,7 +60,9 @@ use crate::error::{Error, Result};
 use crate::kernels::{KernelPath, selected};
 use nest::{MicroKernel, b_pack_len};
 use pack::Src;
-use panels::{Dense, Panels, Sparse};
+#[cfg(target_arch = "x86_64")]
+use panels::Sparse;
+use panels::{Dense, Panels};
 use portable::Portable;
 
 /// C (m×n) = op(A)·op(B) + beta·C, row-major and contiguous.
@@ -265,11 +267,11 @@ fn kernel_run(
     c: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let (m, n, k) = dims;
     match path {
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx512 => {
             if let Some(kern) = avx512::Avx512::new() {
+                let (m, n, k) = dims;
                 if scratch.len() >= kernel_need::<avx512::Avx512, Sparse>(m, n, k, false) {
                     return run::<_, Sparse>(&kern, dims, a, b, 0.0, c, scratch);
                 }

@@ -64,7 +64,9 @@ impl<K: MicroKernel> Panels<K> for Dense {
     }
 }
 
-/// A microkernel that can also compute a tile from a panel-sparse A micro-panel.
+/// A microkernel that can also compute a tile from a panel-sparse A micro-panel (the
+/// AVX-512 one, hence x86-64 only).
+#[cfg(target_arch = "x86_64")]
 pub(super) trait SparseTile: MicroKernel {
     /// As [`MicroKernel::tile`], with depth step `t` of the tile being row `steps[t]` (a `u32`
     /// in `f32` bits, below the B panel's depth) of the packed B micro-panel `b` and step `t`
@@ -85,6 +87,7 @@ pub(super) trait SparseTile: MicroKernel {
 }
 
 /// Per micro-panel, only the depth steps where some row of the panel is nonzero.
+#[cfg(target_arch = "x86_64")]
 ///
 /// Slot layout for a block of `panels` micro-panels of depth `kc`: the A values as [`Dense`]
 /// packs them (`panels · kc · MR` floats), each panel compacted to its kept steps at the
@@ -93,15 +96,17 @@ pub(super) trait SparseTile: MicroKernel {
 pub(super) struct Sparse;
 
 /// How many panel-sparse blocks were multiplied so far (tests check that the path runs).
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 pub(super) static SPARSE_BLOCKS: core::sync::atomic::AtomicUsize =
     core::sync::atomic::AtomicUsize::new(0);
 
 /// Floats of the step lists of one slot.
+#[cfg(target_arch = "x86_64")]
 fn lists_len<K: MicroKernel>(m: usize, k: usize) -> usize {
     m.min(K::MC).div_ceil(K::MR) * (k.min(K::KC) + 1)
 }
 
+#[cfg(target_arch = "x86_64")]
 impl<K: SparseTile> Panels<K> for Sparse {
     fn slot_len(m: usize, k: usize) -> usize {
         <Dense as Panels<K>>::slot_len(m, k) + lists_len::<K>(m, k)

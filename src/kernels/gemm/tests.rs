@@ -628,6 +628,7 @@ fn edge_tiles_round_like_full_tiles() {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn panel_sparse_products_give_the_dense_bits() {
     // One depth slice (k <= every KC), so leaving out a step only leaves out `+0` terms: the
