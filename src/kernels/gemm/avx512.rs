@@ -83,18 +83,8 @@ impl MicroKernel for Avx512 {
         cols: usize,
     ) {
         let (a, b) = (&a[..kc * MR], &b[..kc * NR]);
-        assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
         let steps = a.as_chunks::<MR>().0.iter().zip(b.as_chunks::<NR>().0);
-        // SAFETY: `self` exists only if AVX-512F is available (`Avx512::new`), so the
-        // `#[target_feature]` function can run here; the assert above establishes what it
-        // requires of `rows` and `cols` (it indexes `c` with checks).
-        unsafe {
-            if cols <= 16 {
-                tile_impl::<1, _>(steps, beta, c, strides, rows, cols)
-            } else {
-                tile_impl::<2, _>(steps, beta, c, strides, rows, cols)
-            }
-        }
+        self.tile_of(steps, beta, c, strides, rows, cols);
     }
 }
 
@@ -111,13 +101,32 @@ impl SparseTile for Avx512 {
         rows: usize,
         cols: usize,
     ) {
-        assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
         let b_rows = b.as_chunks::<NR>().0;
         // Indexing `b_rows` checks each step against the panel's depth (one compare per 2·MR
         // multiply-adds).
         let a_steps = a.as_chunks::<MR>().0.iter().zip(steps);
         let steps = a_steps.map(|(av, d)| (av, &b_rows[d.to_bits() as usize]));
-        // SAFETY: as in `tile`.
+        self.tile_of(steps, beta, c, strides, rows, cols);
+    }
+}
+
+impl Avx512 {
+    /// The tile over `steps` (pairs of a packed A column and the B row it meets), dense or
+    /// panel-sparse: the half-width variant for a right edge of at most 16 columns.
+    #[inline(always)]
+    fn tile_of<'p>(
+        &self,
+        steps: impl Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>,
+        beta: f32,
+        c: &mut [f32],
+        strides: (usize, usize),
+        rows: usize,
+        cols: usize,
+    ) {
+        assert!((1..=MR).contains(&rows) && (1..=NR).contains(&cols));
+        // SAFETY: `self` exists only if AVX-512F is available (`Avx512::new`), so the
+        // `#[target_feature]` function can run here; the assert above establishes what it
+        // requires of `rows` and `cols` (it indexes `c` with checks).
         unsafe {
             if cols <= 16 {
                 tile_impl::<1, _>(steps, beta, c, strides, rows, cols)
