@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use nanonn::data::{Batches, Mnist, gather, gather_labels};
+use nanonn::data::{Batches, Mnist, gather_labels, gather_pixels};
 use nanonn::format::{self, Checkpoint, ModelFile};
 use nanonn::metrics::{Accuracy, accuracy};
 use nanonn::prelude::*;
@@ -173,7 +173,8 @@ fn run(args: &Args) -> Result<(), String> {
         let start = Instant::now();
         for idx in &Batches::new(n, args.batch_size, Some(&mut rng)).map_err(|e| e.to_string())? {
             let b = idx.len();
-            gather(idx, &mnist.train_images, d, &mut xb[..b * d]).map_err(|e| e.to_string())?;
+            gather_pixels(idx, &mnist.train_pixels, d, &mut xb[..b * d])
+                .map_err(|e| e.to_string())?;
             gather_labels(idx, &mnist.train_labels, &mut yb[..b]).map_err(|e| e.to_string())?;
             let x = Tensor::matrix(&xb[..b * d], b, d).map_err(|e| e.to_string())?;
             model

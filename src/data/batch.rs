@@ -135,6 +135,26 @@ fn check_gather(
     Ok(())
 }
 
+/// Reads one element per 64-byte cache line of each sample `indices` of `src`, so that the
+/// copy after it finds them in cache.
+///
+/// Why: a shuffled batch takes short samples (784 bytes for MNIST) from all over a dataset
+/// far larger than the caches, and a copy loop waits for each cache line in turn (the
+/// hardware prefetcher does not start within so short a run). These loads do not depend on
+/// each other, so the core has many in flight at once: on a shuffled MNIST batch of 128 this
+/// halves [`gather_pixels`]' time (~110 µs to ~50 µs on a Sapphire Rapids VM).
+fn touch<T: Copy>(indices: &[usize], src: &[T], sample_len: usize) {
+    let step = (64 / core::mem::size_of::<T>()).max(1);
+    for &i in indices {
+        for v in src[i * sample_len..(i + 1) * sample_len]
+            .iter()
+            .step_by(step)
+        {
+            core::hint::black_box(*v);
+        }
+    }
+}
+
 /// Copies the samples `indices` of `src` (samples of `sample_len` elements, back to back)
 /// into `dst`, back to back, in the order of `indices`.
 ///
@@ -147,6 +167,43 @@ pub fn gather(indices: &[usize], src: &[f32], sample_len: usize, dst: &mut [f32]
     check_gather(indices, src.len(), sample_len, dst.len())?;
     for (&i, out) in indices.iter().zip(dst.chunks_exact_mut(sample_len)) {
         out.copy_from_slice(&src[i * sample_len..(i + 1) * sample_len]);
+    }
+    Ok(())
+}
+
+/// `f32::from(p) / 255.0` for every byte `p`, computed at compile time: a table lookup is
+/// faster than the division, and unlike a multiplication by `1 / 255` it rounds the same.
+const PIXEL_VALUES: [f32; 256] = {
+    let mut table = [0.0f32; 256];
+    let mut p = 0;
+    while p < 256 {
+        table[p] = p as f32 / 255.0;
+        p += 1;
+    }
+    table
+};
+
+/// Like [`gather`] for samples stored as bytes (e.g. 8-bit pixels): each byte `p` becomes
+/// `f32::from(p) / 255.0`, the same bits as the float images of `Mnist::load` (feature `std`).
+///
+/// Why it exists: a batch of MNIST samples is a quarter as many bytes to fetch from memory
+/// as the float copy, and a training step fetches its batch from all over the dataset.
+///
+/// # Errors
+/// As [`gather`]; on error `dst` is untouched.
+pub fn gather_pixels(
+    indices: &[usize],
+    src: &[u8],
+    sample_len: usize,
+    dst: &mut [f32],
+) -> Result<()> {
+    check_gather(indices, src.len(), sample_len, dst.len())?;
+    touch(indices, src, sample_len);
+    for (&i, out) in indices.iter().zip(dst.chunks_exact_mut(sample_len)) {
+        let pixels = &src[i * sample_len..(i + 1) * sample_len];
+        for (o, &p) in out.iter_mut().zip(pixels) {
+            *o = PIXEL_VALUES[usize::from(p)];
+        }
     }
     Ok(())
 }
@@ -225,6 +282,29 @@ mod tests {
         let mut labels = [0; 2];
         gather_labels(&[1, 2], &[7, 8, 9], &mut labels).unwrap();
         assert_eq!(labels, [8, 9]);
+    }
+
+    #[test]
+    fn gather_pixels_scales_every_byte_as_a_division_would() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let mut dst = [0.0f32; 256];
+        gather_pixels(&[0], &bytes, 256, &mut dst).unwrap();
+        for (p, v) in bytes.iter().zip(dst) {
+            assert_eq!(v.to_bits(), (f32::from(*p) / 255.0).to_bits(), "byte {p}");
+        }
+        let mut two = [0.0f32; 4];
+        gather_pixels(&[2, 0], &[0, 51, 102, 153, 204, 255], 2, &mut two).unwrap();
+        assert_eq!(two, [0.8, 1.0, 0.0, 0.2]);
+    }
+
+    #[test]
+    fn gather_pixels_errors_leave_dst_untouched() {
+        let mut dst = [-1.0f32; 4];
+        assert!(gather_pixels(&[0, 3], &[1; 6], 2, &mut dst).is_err());
+        assert!(gather_pixels(&[0, 1], &[1; 6], 2, &mut dst[..3]).is_err());
+        assert!(gather_pixels(&[0, 1], &[1; 6], 0, &mut dst).is_err());
+        assert!(gather_pixels(&[0, 1], &[1; 5], 2, &mut dst).is_err());
+        assert_eq!(dst, [-1.0; 4]);
     }
 
     #[test]

@@ -8,6 +8,6 @@ mod batch;
 mod idx;
 mod mnist;
 
-pub use batch::{Batches, gather, gather_labels};
+pub use batch::{Batches, gather, gather_labels, gather_pixels};
 pub use idx::{DataError, DataErrorKind, IDX_U8, Idx, parse_idx, read_idx};
 pub use mnist::Mnist;
