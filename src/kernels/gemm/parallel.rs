@@ -30,7 +30,7 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use super::nest::{Block, MicroKernel, SPLIT_MIN_FLOPS, Steps, b_pack_len, balanced};
+use super::nest::{Block, MicroKernel, SPLIT_MIN_FLOPS, Steps, b_pack_len};
 use super::pack::{Region, Src};
 use super::panels::Panels;
 
@@ -104,9 +104,7 @@ pub(super) fn try_parallel<K: MicroKernel, P: Panels<K>>(
     let slices = k.div_ceil(steps.kc);
     let group = ((scratch.len() - workers * slot) / b_one).clamp(1, slices.min(MAX_GROUP));
     let (b_area, a_area) = scratch.split_at_mut(group * b_one);
-    // Row blocks: at most the serial MC, and at least one per worker.
-    let per_worker = m.div_ceil(workers).next_multiple_of(K::MR);
-    let mc = balanced(m, steps.mc.min(per_worker), K::MR);
+    let mc = row_block::<K>(m, steps.mc, workers);
     for j0 in (0..n).step_by(steps.nc) {
         let nc = steps.nc.min(n - j0);
         for g0 in (0..slices).step_by(group) {
@@ -162,6 +160,38 @@ pub(super) fn try_parallel<K: MicroKernel, P: Panels<K>>(
     true
 }
 
+/// The row-block height for `workers` workers taking blocks of `m` rows in turn: the
+/// multiple of `MR` from half to all of `max_mc` (capped at an even share per worker) whose
+/// blocks, handed to whichever worker is least loaded, leave the busiest with the fewest
+/// micro-panels (the larger height on a tie). Not below half: each block re-reads every B
+/// micro-panel from L2, and MNIST's 784-row product ran slower on 2 threads with blocks of 36
+/// rows than of 96, though the 36-row blocks share its 66 panels evenly.
+///
+/// Why not simply the serial blocks: 512 rows are 43 micro-panels, and blocks of 96 rows (8
+/// panels) leave the two workers 24 and 19 panels; blocks of 84 rows leave them 22 and 21.
+/// Only *when* a row is computed depends on this, never its bits.
+fn row_block<K: MicroKernel>(m: usize, max_mc: usize, workers: usize) -> usize {
+    let per_worker = m.div_ceil(workers).next_multiple_of(K::MR);
+    let top = max_mc.min(per_worker).max(K::MR);
+    let busiest = |mc: usize| {
+        let mut loads = [0usize; MAX_WORKERS];
+        let loads = &mut loads[..workers.clamp(1, MAX_WORKERS)];
+        for i0 in (0..m).step_by(mc) {
+            let panels = mc.min(m - i0).div_ceil(K::MR);
+            if let Some(least) = loads.iter_mut().min() {
+                *least += panels;
+            }
+        }
+        loads.iter().copied().max().unwrap_or(0)
+    };
+    let top_panels = top / K::MR;
+    (top_panels.div_ceil(2)..=top_panels)
+        .rev()
+        .map(|panels| panels * K::MR)
+        .min_by_key(|&mc| busiest(mc))
+        .unwrap_or(K::MR)
+}
+
 /// Packs columns `j0..j0 + nc` of `b`, depth `first..first + depth` cut into slices of
 /// `kc`, into `dst`: slice `s` at `dst[s * b_one..]`, laid out as
 /// [`MicroKernel::pack_b`] does. Each slice is packed as `workers` ranges of whole
@@ -200,4 +230,42 @@ fn pack_b_group<K: MicroKernel>(
                     kern.pack_b(part, b, region);
                 });
         });
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::super::avx512::Avx512;
+    use super::*;
+
+    /// Micro-panels of the busiest of `workers` workers taking `mc`-row blocks in turn.
+    fn busiest(m: usize, mc: usize, workers: usize) -> usize {
+        let mut loads = vec![0; workers];
+        for i0 in (0..m).step_by(mc) {
+            let least = (0..workers).min_by_key(|&w| loads[w]).unwrap();
+            loads[least] += mc.min(m - i0).div_ceil(12);
+        }
+        loads.into_iter().max().unwrap()
+    }
+
+    #[test]
+    fn row_blocks_share_the_panels_evenly() {
+        // 512 rows (43 panels of 12) on two workers: 84-row blocks give 22 and 21 panels,
+        // the serial 96-row blocks 24 and 19.
+        assert_eq!(row_block::<Avx512>(512, 96, 2), 84);
+        for m in [13, 100, 128, 301, 512, 784, 1000, 1024] {
+            for workers in [2, 3, 4, 7] {
+                let mc = row_block::<Avx512>(m, 96, workers);
+                assert!(
+                    mc.is_multiple_of(12) && mc <= 96,
+                    "{m} rows, {workers} workers: {mc}"
+                );
+                let serial = Steps::new::<Avx512>(m, 1, 1).mc;
+                let even = m.div_ceil(workers).next_multiple_of(12).min(serial);
+                assert!(
+                    busiest(m, mc, workers) <= busiest(m, even, workers),
+                    "{m} rows, {workers} workers: {mc} rows per block is worse than {even}"
+                );
+            }
+        }
+    }
 }
