@@ -14,7 +14,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use nanonn::data::{Batches, Mnist, gather, gather_labels};
+use nanonn::data::{Batches, Mnist, gather_labels, gather_pixels};
 use nanonn::metrics::Accuracy;
 use nanonn::prelude::*;
 
@@ -116,7 +116,8 @@ fn run(args: &Args) -> Result<(), String> {
         let start = Instant::now();
         for idx in &Batches::new(n, args.batch_size, Some(&mut rng)).map_err(|e| e.to_string())? {
             let b = idx.len();
-            gather(idx, &mnist.train_images, d, &mut xb[..b * d]).map_err(|e| e.to_string())?;
+            gather_pixels(idx, &mnist.train_pixels, d, &mut xb[..b * d])
+                .map_err(|e| e.to_string())?;
             gather_labels(idx, &mnist.train_labels, &mut yb[..b]).map_err(|e| e.to_string())?;
             let x = Tensor::new(&xb[..b * d], Shape::new(&[b, SIDE, SIDE]))
                 .map_err(|e| e.to_string())?;

@@ -15,15 +15,18 @@
 //! the same instructions as a full tile, so edge elements round exactly like the others and
 //! nothing outside `C` is touched. A right-edge tile of at most 16 columns (`N = 100` leaves
 //! one of 4) runs the half-width variant, `MR` zmm and `MR` FMAs per depth step: the other
-//! half would only compute masked-off lanes. Each element still sees the same FMA sequence,
-//! so it rounds as in a full tile (test `edge_tiles_round_like_full_tiles`).
+//! half would only compute masked-off lanes; one of at most 4 columns packs four rows into a
+//! zmm (`MR / 4` FMAs per step, see `quad_sums`). Each element still sees the same FMA
+//! sequence, so it rounds as in a full tile (test `edge_tiles_round_like_full_tiles`).
 //!
 //! The AVX-512 intrinsics are stable since Rust 1.89, so this module needs 1.89 whatever
 //! `rust-version` in Cargo.toml says (its `mod` line tells clippy so).
 
 use core::arch::x86_64::{
-    __m512, __mmask16, _MM_HINT_T0, _mm_prefetch, _mm512_fmadd_ps, _mm512_loadu_ps,
-    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+    __m512, __mmask16, _MM_HINT_T0, _mm_loadu_ps, _mm_prefetch, _mm512_add_epi32,
+    _mm512_broadcast_f32x4, _mm512_castps128_ps512, _mm512_fmadd_ps, _mm512_loadu_ps,
+    _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permutexvar_ps, _mm512_set1_epi32,
+    _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps,
 };
 
 use super::nest::{MicroKernel, gather_row, scatter_row};
@@ -170,16 +173,20 @@ fn tile_impl<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR
         _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add((cols - 1) * csc).cast());
     }
     let mut acc: [[__m512; H]; MR] = [[_mm512_setzero_ps(); H]; MR];
-    for (av, bv) in steps {
-        let mut bh = [_mm512_setzero_ps(); H];
-        for (h, v) in bh.iter_mut().enumerate() {
-            // SAFETY: `bv` has NR = 32 floats and `16 * h + 16 <= 32`.
-            *v = unsafe { _mm512_loadu_ps(bv.as_ptr().add(16 * h)) };
-        }
-        for (row, &x) in acc.iter_mut().zip(av) {
-            let x = _mm512_set1_ps(x);
-            for (r, &b) in row.iter_mut().zip(&bh) {
-                *r = _mm512_fmadd_ps(x, b, *r);
+    if H == 1 && cols <= 4 {
+        acc = quad_sums::<H, S>(steps);
+    } else {
+        for (av, bv) in steps {
+            let mut bh = [_mm512_setzero_ps(); H];
+            for (h, v) in bh.iter_mut().enumerate() {
+                // SAFETY: `bv` has NR = 32 floats and `16 * h + 16 <= 32`.
+                *v = unsafe { _mm512_loadu_ps(bv.as_ptr().add(16 * h)) };
+            }
+            for (row, &x) in acc.iter_mut().zip(av) {
+                let x = _mm512_set1_ps(x);
+                for (r, &b) in row.iter_mut().zip(&bh) {
+                    *r = _mm512_fmadd_ps(x, b, *r);
+                }
             }
         }
     }
@@ -231,6 +238,37 @@ fn tile_impl<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR
             }
         }
     }
+}
+
+/// The sums of a right-edge tile of at most 4 columns (the last 4 of `n = 100`), four rows to
+/// a zmm: lane `4·q + j` of `quads[g]` is row `4·g + q`, column `j`. Per depth step that is
+/// `MR / 4` multiply-adds (and as many lane shuffles of the A column) instead of `MR`, and
+/// each element still gets one fused multiply-add per step in the same order, so it rounds
+/// as in a full tile. Returned as [`tile_impl`]'s accumulators: row `i` in lanes `0..4` of
+/// `acc[i][0]` (the other lanes are never stored). Only callable where AVX-512F is enabled.
+#[target_feature(enable = "avx512f")]
+fn quad_sums<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>>(
+    steps: S,
+) -> [[__m512; H]; MR] {
+    // Lane l takes element l / 4 of a 4-float A group.
+    let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    let mut quads = [_mm512_setzero_ps(); MR / 4];
+    for (av, bv) in steps {
+        // SAFETY: `bv` has NR = 32 floats; this reads the first 4.
+        let b = _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(bv.as_ptr()) });
+        for (quad, a4) in quads.iter_mut().zip(av.as_chunks::<4>().0) {
+            // SAFETY: `a4` has 4 floats. Lanes 4..16 of the cast are undefined but unused.
+            let a = _mm512_castps128_ps512(unsafe { _mm_loadu_ps(a4.as_ptr()) });
+            *quad = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread, a), b, *quad);
+        }
+    }
+    let mut acc = [[_mm512_setzero_ps(); H]; MR];
+    let first_four = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+    for (i, row) in acc.iter_mut().enumerate() {
+        let from = _mm512_add_epi32(first_four, _mm512_set1_epi32(4 * (i % 4) as i32));
+        row[0] = _mm512_permutexvar_ps(from, quads[i / 4]);
+    }
+    acc
 }
 
 /// [`pack`] compiled with AVX-512F (it is inlined here). Only callable where those are
