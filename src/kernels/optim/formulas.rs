@@ -128,6 +128,30 @@ pub(super) struct Adam {
     /// Divide by `sqrt(v̂) + eps` (Adam, rectified RAdam) or not (early RAdam steps).
     adaptive: bool,
     decay: Decay,
+    /// Gradients below these magnitudes are left out of `m` and of `v` (see [`QUIET_TERM`]).
+    m_grad_min: f32,
+    v_grad_min: f32,
+}
+
+/// The largest moment update term ([`Adam`]'s `(1 - beta1)·g` or `(1 - beta2)·g²`) that is
+/// left out: `2e-38`, just above the smallest normal float (1.18e-38) and below half an ulp
+/// of any moment that survives [`super::lanes::TINY`] (4.7e-38 at 1e-30).
+///
+/// Why: late in training many gradients are tiny (a well-learnt sample, a near-black pixel),
+/// and squaring one below ~1e-19 gives a subnormal, which x86 computes with a microcode assist
+/// of ~100 cycles (Adam's step over the MNIST MLP grew from 0.19 to ~0.23 ms over 20 epochs).
+/// Adding a term below half an ulp leaves a kept moment unchanged, and a moment below `TINY`
+/// is stored as zero either way, so leaving such terms out gives the same bits.
+const QUIET_TERM: f64 = 2e-38;
+
+/// The gradient magnitude below which `factor·g` (`power` 1) or `factor·g·g` (`power` 2)
+/// is under [`QUIET_TERM`]; 0 (nothing left out) when `factor` is 0 or not positive.
+fn quiet_below(factor: f32, power: i32) -> f32 {
+    if factor <= 0.0 {
+        return 0.0;
+    }
+    let bound = QUIET_TERM / f64::from(factor);
+    (if power == 1 { bound } else { libm::sqrt(bound) }) as f32
 }
 
 impl Adam {
@@ -149,6 +173,8 @@ impl Adam {
             eps: h.eps,
             adaptive,
             decay: Decay::new(h.decay, h.lr),
+            m_grad_min: quiet_below(1.0 - h.beta1, 1),
+            v_grad_min: quiet_below(1.0 - h.beta2, 2),
         })
     }
 
@@ -184,8 +210,11 @@ impl Update<2> for Adam {
     fn apply<T: Lane>(&self, p: T, g: T, [m, v]: [T; 2]) -> (T, [T; 2]) {
         let (s, d) = (self, self.decay);
         let g = d.grad(p, g);
-        let m = (T::splat(s.beta1) * m + T::splat(1.0 - s.beta1) * g).flush_tiny();
-        let v = (T::splat(s.beta2) * v + T::splat(1.0 - s.beta2) * g * g).flush_tiny();
+        // Terms under QUIET_TERM are left out before they are computed (same bits, no
+        // subnormal arithmetic).
+        let (gm, gv) = (g.flush_below(s.m_grad_min), g.flush_below(s.v_grad_min));
+        let m = (T::splat(s.beta1) * m + T::splat(1.0 - s.beta1) * gm).flush_tiny();
+        let v = (T::splat(s.beta2) * v + T::splat(1.0 - s.beta2) * gv * gv).flush_tiny();
         let step = if s.adaptive {
             T::splat(s.m_scale) * m / ((v * T::splat(s.v_scale)).sqrt() + T::splat(s.eps))
         } else {

@@ -22,8 +22,13 @@ pub(super) trait Lane:
     fn splat(x: f32) -> Self;
     /// The correctly rounded square root (never an approximation).
     fn sqrt(self) -> Self;
+    /// Zero where `|x| < limit`, else `x` (NaN stays NaN).
+    fn flush_below(self, limit: f32) -> Self;
     /// Zero where `|x| < TINY`, else `x` (NaN stays NaN); see [`TINY`].
-    fn flush_tiny(self) -> Self;
+    #[inline(always)]
+    fn flush_tiny(self) -> Self {
+        self.flush_below(TINY)
+    }
     /// The first [`Lane::WIDTH`] floats of `s` (panics if `s` is shorter).
     fn load(s: &[f32]) -> Self;
     /// Writes the lane to the first [`Lane::WIDTH`] floats of `s` (panics if shorter).
@@ -56,8 +61,8 @@ impl Lane for f32 {
         libm::sqrtf(self)
     }
     #[inline(always)]
-    fn flush_tiny(self) -> f32 {
-        if libm::fabsf(self) < TINY { 0.0 } else { self }
+    fn flush_below(self, limit: f32) -> f32 {
+        if libm::fabsf(self) < limit { 0.0 } else { self }
     }
     #[inline(always)]
     fn load(s: &[f32]) -> f32 {
@@ -80,9 +85,9 @@ impl Lane for f32x8 {
         f32x8::sqrt(self)
     }
     #[inline(always)]
-    fn flush_tiny(self) -> f32x8 {
+    fn flush_below(self, limit: f32) -> f32x8 {
         self.abs()
-            .simd_lt(f32x8::splat(TINY))
+            .simd_lt(f32x8::splat(limit))
             .select(f32x8::ZERO, self)
     }
     #[inline(always)]

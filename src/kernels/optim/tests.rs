@@ -408,3 +408,75 @@ fn every_thread_count_gives_the_same_bits() {
         }
     }
 }
+
+/// Adam written out plainly, one float at a time, with every moment term computed (no
+/// gradient left out): what `adam_update` must equal bit for bit.
+fn plain_adam(p: f32, g: f32, m: f32, v: f32, h: &AdamHyper) -> [f32; 3] {
+    let t = h.step as f64;
+    let m_scale = (f64::from(h.lr) / (1.0 - libm::pow(f64::from(h.beta1), t))) as f32;
+    let v_scale = (1.0 / (1.0 - libm::pow(f64::from(h.beta2), t))) as f32;
+    let flush = |x: f32| if x.abs() < TINY { 0.0 } else { x };
+    let g = g + 0.0 * p;
+    let m = flush(h.beta1 * m + (1.0 - h.beta1) * g);
+    let v = flush(h.beta2 * v + (1.0 - h.beta2) * g * g);
+    let step = m_scale * m / ((v * v_scale).sqrt() + h.eps);
+    [p * 1.0 - step, m, v]
+}
+
+#[test]
+fn adam_leaves_out_only_moment_terms_that_cannot_change_the_moments() {
+    // Gradients around the magnitudes below which (1 - beta1)·g or (1 - beta2)·g² would be
+    // subnormal (subnormal ones too), against moments around the flush threshold TINY.
+    let mags = [
+        0.0, 1e-45, 1e-40, 1.1e-38, 1e-37, 1.9e-37, 2e-37, 2.1e-37, 1e-36, 1e-25, 1e-20, 1.3e-19,
+        1.414e-19, 1.42e-19, 1.5e-19, 1e-18, 1e-10, 0.5,
+    ];
+    let moments = [
+        0.0,
+        TINY,
+        TINY * 1.0000001,
+        1.02e-30,
+        1.2e-30,
+        2e-30,
+        1e-20,
+        1e-3,
+    ];
+    let (mut p, mut g, mut m, mut v) = (vec![], vec![], vec![], vec![]);
+    for (i, &mag) in mags.iter().enumerate() {
+        for (j, &mi) in moments.iter().enumerate() {
+            for &vi in &moments {
+                p.push(0.25);
+                g.push(if (i + j) % 2 == 0 { mag } else { -mag });
+                m.push(if j % 3 == 0 { -mi } else { mi });
+                v.push(vi);
+            }
+        }
+    }
+    for (beta1, beta2) in [(0.9, 0.999), (0.5, 0.9), (0.0, 0.0), (0.9, 1.0)] {
+        let h = AdamHyper {
+            lr: 1e-3,
+            beta1,
+            beta2,
+            eps: 1e-8,
+            step: 3,
+            decay: DecayRates::default(),
+        };
+        let want: Vec<[f32; 3]> = (0..p.len())
+            .map(|e| plain_adam(p[e], g[e], m[e], v[e], &h))
+            .collect();
+        for path in crate::kernels::dispatch::supported_paths() {
+            let (mut p2, mut m2, mut v2) = (p.clone(), m.clone(), v.clone());
+            adam_with(path, &mut p2, &g, &mut m2, &mut v2, h, false).unwrap();
+            for (e, w) in want.iter().enumerate() {
+                let got = [p2[e], m2[e], v2[e]];
+                assert!(
+                    got.iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{path} betas ({beta1}, {beta2}), g {} m {} v {}: {got:?} != {w:?}",
+                    g[e],
+                    m[e],
+                    v[e]
+                );
+            }
+        }
+    }
+}

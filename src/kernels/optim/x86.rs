@@ -27,7 +27,7 @@ use core::arch::x86_64::{
 use core::ops::{Add, Div, Mul, Sub};
 
 use super::drive::Update;
-use super::lanes::{Lane, TINY, run};
+use super::lanes::{Lane, run};
 use crate::kernels::KernelPath;
 
 /// Proof that AVX2 is available: made only by [`Avx2::new`].
@@ -145,12 +145,12 @@ impl Lane for Ymm {
         Ymm(unsafe { _mm256_sqrt_ps(self.0) })
     }
     #[inline(always)]
-    fn flush_tiny(self) -> Ymm {
+    fn flush_below(self, limit: f32) -> Ymm {
         // SAFETY: see above.
         unsafe {
             let abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0), self.0);
-            // All ones where `|x| < TINY` (never for NaN: the comparison is ordered).
-            let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(abs, _mm256_set1_ps(TINY));
+            // All ones where `|x| < limit` (never for NaN: the comparison is ordered).
+            let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(abs, _mm256_set1_ps(limit));
             Ymm(_mm256_andnot_ps(tiny, self.0))
         }
     }
@@ -181,12 +181,12 @@ impl Lane for Zmm {
         Zmm(unsafe { _mm512_sqrt_ps(self.0) })
     }
     #[inline(always)]
-    fn flush_tiny(self) -> Zmm {
+    fn flush_below(self, limit: f32) -> Zmm {
         // SAFETY: see above.
         unsafe {
-            // Set where `|x| < TINY` is false: `|x| >= TINY` or NaN (unordered).
+            // Set where `|x| < limit` is false: `|x| >= limit` or NaN (unordered).
             let abs = _mm512_abs_ps(self.0);
-            let keep = _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(abs, _mm512_set1_ps(TINY));
+            let keep = _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(abs, _mm512_set1_ps(limit));
             Zmm(_mm512_maskz_mov_ps(keep, self.0))
         }
     }
