@@ -173,7 +173,7 @@ pub fn gather(indices: &[usize], src: &[f32], sample_len: usize, dst: &mut [f32]
 
 /// `f32::from(p) / 255.0` for every byte `p`, computed at compile time: a table lookup is
 /// faster than the division, and unlike a multiplication by `1 / 255` it rounds the same.
-const PIXEL_VALUES: [f32; 256] = {
+pub(crate) const PIXEL_VALUES: [f32; 256] = {
     let mut table = [0.0f32; 256];
     let mut p = 0;
     while p < 256 {

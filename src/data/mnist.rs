@@ -145,7 +145,11 @@ fn load_split(
     Ok((images.data, labels))
 }
 
-/// Pixels scaled from 0..=255 to `[0, 1]` (as [`gather_pixels`](super::gather_pixels) does).
+/// Pixels scaled from 0..=255 to `[0, 1]`, through the table
+/// [`gather_pixels`](super::gather_pixels) uses, so the two agree by construction.
 fn scaled(pixels: &[u8]) -> Vec<f32> {
-    pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
+    pixels
+        .iter()
+        .map(|&p| super::batch::PIXEL_VALUES[usize::from(p)])
+        .collect()
 }

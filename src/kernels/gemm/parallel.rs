@@ -37,7 +37,8 @@ use super::panels::Panels;
 /// Most workers the scratch is ever sized for (each needs one packed A block, ~100 KiB).
 pub(super) const MAX_WORKERS: usize = 64;
 
-/// Most depth slices whose B blocks are packed together (`k <= 1024` is one group).
+/// Most depth slices whose B blocks are packed together (`k <= 4 · KC` is one group: 512 for
+/// the AVX-512 kernel, 1024 for the others).
 pub(super) const MAX_GROUP: usize = 4;
 
 /// How many products were split so far (tests check that the parallel loop really runs).
