@@ -50,6 +50,7 @@ mod panels;
 mod parallel;
 mod portable;
 mod reference;
+mod scatter;
 mod small;
 #[cfg(test)]
 mod tests;
@@ -226,16 +227,18 @@ pub(crate) fn gemm_depths(
     kernel_run(path, (m, n, k), a, b, c, scratch);
 }
 
-/// `C (rows.len() × n) = A[:, rows]ᵀ·B`: `a` is row-major `k × lda`, `b` row-major `k × n`,
-/// and row `i` of the product is column `rows[i]` of `a` (a `u32` in `f32` bits); `beta = 0`.
-/// The dense kernels on the weight gradient `xᵀ·∂y` of an input with all-zero columns
-/// ([`crate::kernels::gemm_skip_zeros`]): the rows of `C` those columns would give are
-/// zero, and the packing picks the others.
+/// `C (lda × n) = A[:, rows]ᵀ·B`, knowing that the other columns of `a` are zero: `a` is
+/// row-major `k × lda`, `b` row-major `k × n`; row `rows[i]` of `C` is computed from column
+/// `rows[i]` of `a` (a `u32` in `f32` bits, ascending), every other row is set to zero, and
+/// `beta = 0`. The dense kernels on the weight gradient `xᵀ·∂y` of an input with all-zero
+/// columns ([`crate::kernels::gemm_skip_zeros`]): the packing picks the nonzero columns,
+/// and each computed row block is copied to its rows by the thread that computed it
+/// ([`scatter`]).
 ///
-/// Lengths are the caller's to get right (`k·lda`, `k·n`, `rows.len()·n`, the columns in
-/// range), with `rows.len() > 3`, `n > 0` and `k > 0`; `scratch` holds
+/// Lengths are the caller's to get right (`k·lda`, `k·n`, `lda·n`, the columns in range),
+/// with `rows.len() > 3`, `n > 0` and `k > 0`; `scratch` holds
 /// [`gemm_scratch_len`]`(rows.len(), n, k)`, or [`sparse_scratch_len`] for panel-sparse
-/// products as in [`gemm_depths`].
+/// products as in [`gemm_depths`] (which also leaves room for the scattered copy).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_rows(
     path: KernelPath,
@@ -247,14 +250,34 @@ pub(crate) fn gemm_rows(
     scratch: &mut [f32],
 ) {
     let m = rows.len();
-    debug_assert!(m > small::MAX_M && n > 0 && k > 0);
+    debug_assert!(m > small::MAX_M && n > 0 && k > 0 && c.len() == lda * n);
     let a = Src::RowsAdjacentPicked {
         data: a,
         ld: lda,
         rows,
     };
     let b = Src::RowsAdjacent { data: b, ld: n };
-    kernel_run(path, (m, n, k), a, b, c, scratch);
+    let dims = (m, n, k);
+    let scattered = match path {
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx512 => match avx512::Avx512::new() {
+            Some(kern) => {
+                scatter::run::<_, Sparse>(&kern, dims, a, b, rows, c, scratch)
+                    || scatter::run::<_, Dense>(&kern, dims, a, b, rows, c, scratch)
+            }
+            None => scatter::run::<_, Dense>(&Portable, dims, a, b, rows, c, scratch),
+        },
+        #[cfg(target_arch = "x86_64")]
+        KernelPath::Avx2 => match avx2::Avx2::new() {
+            Some(kern) => scatter::run::<_, Dense>(&kern, dims, a, b, rows, c, scratch),
+            None => scatter::run::<_, Dense>(&Portable, dims, a, b, rows, c, scratch),
+        },
+        _ => scatter::run::<_, Dense>(&Portable, dims, a, b, rows, c, scratch),
+    };
+    if !scattered {
+        kernel_run(path, dims, a, b, &mut c[..m * n], scratch);
+        scatter::move_down(rows, n, c);
+    }
 }
 
 /// [`run`] with `beta = 0` on the kernel of `path` (the portable one when the CPU lacks it),
@@ -368,7 +391,28 @@ pub(crate) fn sparse_scratch_len(m: usize, n: usize, k: usize) -> usize {
         k,
         cfg!(feature = "rayon"),
     ));
-    dense
+    dense + scatter_blocks_len(m, n, k)
+}
+
+/// The blocks of `C` that [`gemm_rows`] computes in scratch, one per worker, for whichever
+/// compiled-in kernel needs the most.
+fn scatter_blocks_len(m: usize, n: usize, k: usize) -> usize {
+    fn need<K: MicroKernel>(m: usize, n: usize, k: usize) -> usize {
+        #[cfg(feature = "rayon")]
+        let workers = parallel::planned_workers::<K>(m, n, k);
+        #[cfg(not(feature = "rayon"))]
+        let workers = {
+            let _ = k;
+            1
+        };
+        workers * scatter::block_len::<K>(m, n)
+    }
+    let len = need::<Portable>(m, n, k);
+    #[cfg(target_arch = "x86_64")]
+    let len = len
+        .max(need::<avx2::Avx2>(m, n, k))
+        .max(need::<avx512::Avx512>(m, n, k));
+    len
 }
 
 /// Scratch for kernel `K` with A blocks as `P` packs them: the packed B block and one packed

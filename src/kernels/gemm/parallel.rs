@@ -33,6 +33,7 @@ use rayon::prelude::*;
 use super::nest::{Block, MicroKernel, SPLIT_MIN_FLOPS, Steps, b_pack_len};
 use super::pack::{Region, Src};
 use super::panels::Panels;
+use super::scatter;
 
 /// Most workers the scratch is ever sized for (each needs one packed A block, ~100 KiB).
 pub(super) const MAX_WORKERS: usize = 64;
@@ -159,6 +160,52 @@ pub(super) fn try_parallel<K: MicroKernel, P: Panels<K>>(
         }
     }
     true
+}
+
+/// [`try_parallel`] for a product whose rows go to listed rows of `c`
+/// ([`super::scatter::run`], which checks that there is one depth slice and one column
+/// block): B is packed once by all workers, then each worker takes row blocks in turn,
+/// computes each into its own block of scratch and copies it to its rows of `C` (zeroing
+/// those between). `false`, with nothing done, as there.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn try_parallel_scattered<K: MicroKernel, P: Panels<K>>(
+    kern: &K,
+    (m, n, k): (usize, usize, usize),
+    a: Src<'_>,
+    b: Src<'_>,
+    rows: &[f32],
+    c: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
+    let b_one = b_pack_len::<K>(n, k);
+    let area = P::slot_len(m, k) + scatter::block_len::<K>(m, n);
+    let room = scratch.len().saturating_sub(b_one) / area;
+    let workers = useful_workers::<K>(m, n, k).min(room);
+    if workers < 2 {
+        return false;
+    }
+    #[cfg(test)]
+    SPLIT_CALLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    let (b_pack, areas) = scratch.split_at_mut(b_one);
+    pack_b_group(kern, b_pack, b_one, b, (0, n), (0, k), k, workers);
+    let b_pack = &*b_pack;
+    let mc = row_block::<K>(m, Steps::new::<K>(m, n, k).mc, workers);
+    let queue = Mutex::new(scatter::Spans::new(rows, mc, n, c));
+    areas.par_chunks_mut(area).take(workers).for_each(|area| {
+        loop {
+            // A poisoned lock is still usable, as in `try_parallel`.
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some(span) = next else { break };
+            scatter::block::<K, P>(kern, (m, n, k), a, b_pack, area, span);
+        }
+    });
+    true
+}
+
+/// How many workers [`try_parallel`] would use for this product on the current pool with
+/// enough scratch (1: it would not split).
+pub(super) fn planned_workers<K: MicroKernel>(m: usize, n: usize, k: usize) -> usize {
+    useful_workers::<K>(m, n, k)
 }
 
 /// The row-block height for `workers` workers taking blocks of `m` rows in turn: the

@@ -680,3 +680,59 @@ fn panel_sparse_products_give_the_dense_bits() {
         }
     }
 }
+
+#[test]
+fn scattered_rows_give_the_bits_of_rows_computed_in_front_and_moved() {
+    // 150 rows of ∂W of which 100 are nonzero, in runs of two (more than one row block on
+    // every kernel); with room for the scattered copy each block goes straight to its rows,
+    // with only the one-thread minimum the rows are computed in front and moved down.
+    // Both must give the same bits, zero rows included, over a C full of NaN.
+    let mut rng = Rng::new(33);
+    let (lda, n, k) = (150, 50, 64);
+    let picked: Vec<usize> = (0..lda).filter(|i| i % 3 != 1).collect();
+    let mut a = random(&mut rng, k * lda); // k × lda
+    for p in 0..k {
+        for i in (1..lda).step_by(3) {
+            a[p * lda + i] = 0.0;
+        }
+    }
+    let b = random(&mut rng, k * n);
+    let rows: Vec<f32> = picked.iter().map(|&i| f32::from_bits(i as u32)).collect();
+    let m = rows.len();
+    let mut want = vec![0.0; lda * n];
+    gemm_reference(true, false, lda, n, k, &a, &b, 0.0, &mut want).unwrap();
+    let count = || scatter::SCATTERED.load(core::sync::atomic::Ordering::Relaxed);
+    for path in paths().into_iter().filter(|&p| p != KernelPath::Scalar) {
+        let mut scattered = vec![f32::NAN; lda * n];
+        let before = count();
+        let mut scratch = vec![0.0; sparse_scratch_len(m, n, k)];
+        gemm_rows(
+            path,
+            (n, k, lda),
+            &a,
+            &rows,
+            &b,
+            &mut scattered,
+            &mut scratch,
+        );
+        assert!(count() > before, "{path}: room for blocks must scatter");
+        let mut moved = vec![f32::NAN; lda * n];
+        let before = count();
+        let mut scratch = vec![0.0; scratch_len(m, n, k, false)];
+        gemm_rows(path, (n, k, lda), &a, &rows, &b, &mut moved, &mut scratch);
+        assert_eq!(
+            count(),
+            before,
+            "{path}: the one-thread minimum must move rows"
+        );
+        assert_eq!(bits(&scattered), bits(&moved), "{path}");
+        for (i, (got, want)) in scattered.chunks(n).zip(want.chunks(n)).enumerate() {
+            for (g, w) in got.iter().zip(want) {
+                assert!(
+                    (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                    "{path}: row {i}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}

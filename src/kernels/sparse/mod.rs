@@ -12,8 +12,8 @@
 //! - `x·W` (`!trans_a`): the product's depth shrinks to the nonzero columns
 //!   (`gemm::gemm_depths`).
 //! - `xᵀ·∂y` (`trans_a`): the rows of `∂W` for all-zero columns are zero; the others are
-//!   computed into the front of `C` (`gemm::gemm_rows`), moved down to their
-//!   places, and the rest is zero-filled.
+//!   computed block by block and copied to their places by the thread that computed them,
+//!   which zero-fills the rows between (`gemm::gemm_rows`).
 //!
 //! On the AVX-512 kernel the product goes one step further: each 12-row micro-panel of `x`
 //! (or of `xᵀ`) also leaves out the kept depth steps where its own rows are all zero
@@ -149,18 +149,6 @@ fn skip_rows(
     if picked <= 3 {
         return false;
     }
-    gemm_rows(path, (n, k, m), a, rows, b, &mut c[..picked * n], rest);
-    // Row `i` of the result belongs at row `rows[i] >= i`: move the rows down from the
-    // last, so that none is overwritten before it has moved, then zero the rows in between.
-    let mut next_zero = m; // rows from here to the end are done
-    for (i, row) in rows.iter().enumerate().rev() {
-        let to = row.to_bits() as usize;
-        c[(to + 1) * n..next_zero * n].fill(0.0);
-        if to != i {
-            c.copy_within(i * n..(i + 1) * n, to * n);
-        }
-        next_zero = to;
-    }
-    c[..next_zero * n].fill(0.0);
+    gemm_rows(path, (n, k, m), a, rows, b, c, rest);
     true
 }
