@@ -18,6 +18,7 @@ mod optim;
 mod recurrent;
 mod reduce;
 mod sparse;
+pub(crate) mod threads;
 
 pub use activation::*;
 pub use conv::*;

@@ -6,7 +6,7 @@ use wide::f32x8;
 use super::lanes::{Lane, run, split_states};
 #[cfg(target_arch = "x86_64")]
 use super::x86::{Avx2, Avx512};
-use crate::kernels::KernelPath;
+use crate::kernels::{KernelPath, threads};
 
 /// An optimizer's per-element update with `S` state values per parameter: from the
 /// parameter, its gradient and its state, the new parameter and the new state.
@@ -100,7 +100,7 @@ fn split<const S: usize, U: Update<S>>(
     let (g0, g1) = grads.split_at(mid);
     let (s0, s1) = split_states(states, mid);
     let (w0, w1) = (ways / 2, ways - ways / 2);
-    join(
+    threads::join(
         || split(engine, w0, p0, g0, s0, u),
         || split(engine, w1, p1, g1, s1, u),
     );
@@ -108,42 +108,17 @@ fn split<const S: usize, U: Update<S>>(
 
 /// Smallest part of an update handed to one thread with `rayon` (~50 µs of memory traffic
 /// for Adam, well above the cost of a `join`).
-#[cfg(feature = "rayon")]
 pub(super) const PAR_MIN: usize = 1 << 14;
 
-/// How many threads an update of `len` parameters is spread over: with `rayon`, called on
-/// a pool's thread, one contiguous part per thread of that pool (fewer if the parts would be
-/// short). One part per thread, rather than many small ones, keeps each part on the thread
-/// that ran it at the previous step (the caller takes the left half of every split, the
-/// other workers steal the right), so its cache lines do not move between cores.
+/// How many threads an update of `len` parameters is spread over ([`threads::ways`]).
 fn ways(len: usize) -> usize {
-    // The length test comes first, and only a rayon worker splits: asking for the thread
-    // count from outside a pool starts the global pool (its threads allocate as they
-    // start), and a join from outside a pool queues the job through the pool's injector,
-    // which allocates. A small network, or a caller not in a pool, never touches rayon.
-    #[cfg(feature = "rayon")]
-    if len >= 2 * PAR_MIN && rayon::current_thread_index().is_some() {
-        return rayon::current_num_threads().min(len / PAR_MIN).max(1);
-    }
-    let _ = len;
-    1
+    threads::ways(len, PAR_MIN)
 }
 
-/// Where an update over `ways > 1` threads is cut in two: in proportion to the threads each
-/// side gets, at a multiple of the widest lane, so that only the last part has a scalar
-/// tail and every element goes through the same lane type as unsplit. (The lane types agree
-/// bit for bit anyway, so the results are the same bits for every thread count.)
+/// Where an update over `ways > 1` threads is cut in two: at a multiple of the widest lane,
+/// so that only the last part has a scalar tail and every element goes through the same
+/// lane type as unsplit. (The lane types agree bit for bit anyway, so the results are the
+/// same bits for every thread count.)
 fn cut(len: usize, ways: usize) -> usize {
-    (len / ways * (ways / 2)).next_multiple_of(WIDEST).min(len)
-}
-
-/// Runs both halves, in parallel with `rayon` (only ever called when [`ways`] is above 1).
-fn join(left: impl FnOnce() + Send, right: impl FnOnce() + Send) {
-    #[cfg(feature = "rayon")]
-    rayon::join(left, right);
-    #[cfg(not(feature = "rayon"))]
-    {
-        left();
-        right();
-    }
+    threads::cut(len, ways, WIDEST)
 }

@@ -9,8 +9,22 @@ fn nonzero_bits(bits: u32) -> bool {
 /// ORs the bit patterns of every row of `rows` (row length `acc.len()`) into `acc`: a column
 /// of `acc` is then nonzero (sign aside) exactly where some row is. Plain ORs, which the
 /// compiler vectorises, rather than compares.
+///
+/// Four rows at a time, so that `acc` is loaded and stored once per four rows rather than
+/// once per row (a row at a time, the MNIST input's 128 × 784 took ~15 µs, mostly stores).
 fn or_rows(acc: &mut [f32], rows: &[f32]) {
-    for row in rows.chunks_exact(acc.len()) {
+    let k = acc.len();
+    let mut quads = rows.chunks_exact(4 * k);
+    for quad in &mut quads {
+        let (r0, rest) = quad.split_at(k);
+        let (r1, rest) = rest.split_at(k);
+        let (r2, r3) = rest.split_at(k);
+        for ((((a, v0), v1), v2), v3) in acc.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            let bits = v0.to_bits() | v1.to_bits() | v2.to_bits() | v3.to_bits();
+            *a = f32::from_bits(a.to_bits() | bits);
+        }
+    }
+    for row in quads.remainder().chunks_exact(k) {
         for (a, &v) in acc.iter_mut().zip(row) {
             *a = f32::from_bits(a.to_bits() | v.to_bits());
         }
