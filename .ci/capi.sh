@@ -62,15 +62,27 @@ step "C tests and the C++ check under valgrind"
 make -C bindings/c valgrind
 
 step "pkg-config: install to a prefix, link the C tests against libnanonn.so"
-make -C bindings/c install PREFIX="$WORK/prefix" >/dev/null
-export PKG_CONFIG_PATH="$WORK/prefix/lib/pkgconfig"
+# The prefix lives in the target directory, not in $WORK: a temporary directory may be mounted
+# noexec, and a shared library there cannot be mapped. LD_LIBRARY_PATH is cleared so that the
+# library found is the one the rpath names, not another copy the environment points at.
+PREFIX_DIR="$CARGO_TARGET_DIR/pkgconfig-prefix"
+rm -rf "$PREFIX_DIR"
+make -C bindings/c install PREFIX="$PREFIX_DIR" >/dev/null
+export PKG_CONFIG_PATH="$PREFIX_DIR/lib/pkgconfig"
 pkg-config --modversion nanonn
+SHARED_TEST="$BUILD/test_capi_shared"
 # shellcheck disable=SC2046 # pkg-config's flags are meant to split
 cc -std=c99 -Wall -Wextra -Werror -pedantic bindings/c/test_capi.c \
     $(pkg-config --cflags --libs nanonn) -lm \
-    -Wl,-rpath,"$(pkg-config --variable=libdir nanonn)" -o "$WORK/test_capi_shared"
-ldd "$WORK/test_capi_shared" | grep -q "$WORK/prefix/lib/libnanonn.so"
-(cd "$WORK" && ./test_capi_shared | tail -n 1)
+    -Wl,-rpath,"$(pkg-config --variable=libdir nanonn)" -o "$SHARED_TEST"
+linked=$(env -u LD_LIBRARY_PATH ldd "$SHARED_TEST" | awk '$1 == "libnanonn.so" { print $3 }') || true
+if [ -z "$linked" ] || [ "$(readlink -f "$linked")" != "$(readlink -f "$PREFIX_DIR/lib/libnanonn.so")" ]; then
+    echo "test_capi_shared does not load $PREFIX_DIR/lib/libnanonn.so; ldd says:"
+    env -u LD_LIBRARY_PATH ldd "$SHARED_TEST" || true
+    exit 1
+fi
+echo "linked against $linked"
+(cd "$WORK" && env -u LD_LIBRARY_PATH "$SHARED_TEST" | tail -n 1)
 
 step "MNIST from C: one epoch must reach >= 0.97"
 out=$("$BUILD/mnist" --data data/mnist)
