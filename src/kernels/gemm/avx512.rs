@@ -16,7 +16,9 @@
 //! nothing outside `C` is touched. A right-edge tile of at most 16 columns (`N = 100` leaves
 //! one of 4) runs the half-width variant, `MR` zmm and `MR` FMAs per depth step: the other
 //! half would only compute masked-off lanes; one of at most 4 columns packs four rows into a
-//! zmm (`MR / 4` FMAs per step, see `quad_sums`). Each element still sees the same FMA
+//! zmm (`MR / 4` FMAs per step, see `quad_sums`). A bottom-edge tile of at most 8 rows (`M = 128`
+//! leaves one of 8) computes only 4 or 8 rows instead of the panel's zero padding. Each element
+//! still sees the same FMA
 //! sequence, so it rounds as in a full tile (test `edge_tiles_round_like_full_tiles`).
 //!
 //! The AVX-512 intrinsics are stable since Rust 1.89, so this module needs 1.89 whatever
@@ -131,10 +133,13 @@ impl Avx512 {
         // `#[target_feature]` function can run here; the assert above establishes what it
         // requires of `rows` and `cols` (it indexes `c` with checks).
         unsafe {
-            if cols <= 16 {
-                tile_impl::<1, _>(steps, beta, c, strides, rows, cols)
-            } else {
-                tile_impl::<2, _>(steps, beta, c, strides, rows, cols)
+            match (cols <= 16, rows.div_ceil(4)) {
+                (true, 1) => tile_impl::<1, 4, _>(steps, beta, c, strides, rows, cols),
+                (true, 2) => tile_impl::<1, 8, _>(steps, beta, c, strides, rows, cols),
+                (true, _) => tile_impl::<1, MR, _>(steps, beta, c, strides, rows, cols),
+                (false, 1) => tile_impl::<2, 4, _>(steps, beta, c, strides, rows, cols),
+                (false, 2) => tile_impl::<2, 8, _>(steps, beta, c, strides, rows, cols),
+                (false, _) => tile_impl::<2, MR, _>(steps, beta, c, strides, rows, cols),
             }
         }
     }
@@ -153,10 +158,17 @@ fn lanes(n: usize) -> __mmask16 {
 ///
 /// `H` is the number of 16-float halves of the B row computed: 2 for a full tile, 1 for a
 /// right-edge tile of at most 16 columns (e.g. the last 4 of `n = 100`), which then costs half
-/// the multiply-adds. Each element of `C` gets the same fused multiply-adds in the same order
-/// either way, so the two round alike.
+/// the multiply-adds. `R` (4, 8 or `MR`, at least `rows`) is the number of rows computed: a
+/// bottom-edge tile of at most 8 rows (the last 8 of `m = 128`) computes only those, not all
+/// `MR` of the zero-padded panel. Each element of `C` gets the same fused multiply-adds in the
+/// same order either way, so every variant rounds alike.
 #[target_feature(enable = "avx512f")]
-fn tile_impl<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>>(
+fn tile_impl<
+    'p,
+    const H: usize,
+    const R: usize,
+    S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>,
+>(
     steps: S,
     beta: f32,
     c: &mut [f32],
@@ -172,9 +184,9 @@ fn tile_impl<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR
         _mm_prefetch::<_MM_HINT_T0>(row.cast());
         _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add((cols - 1) * csc).cast());
     }
-    let mut acc: [[__m512; H]; MR] = [[_mm512_setzero_ps(); H]; MR];
+    let mut acc: [[__m512; H]; R] = [[_mm512_setzero_ps(); H]; R];
     if H == 1 && cols <= 4 {
-        acc = quad_sums::<H, S>(steps);
+        acc = quad_sums::<H, R, S>(steps);
     } else {
         for (av, bv) in steps {
             let mut bh = [_mm512_setzero_ps(); H];
@@ -216,7 +228,7 @@ fn tile_impl<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR
             }
         }};
     }
-    if rows == MR && csc == 1 {
+    if rows == R && csc == 1 {
         // The common full-height tile: `acc` is indexed by constants only (the loop is
         // unrolled), so it never leaves the registers.
         for (i, row) in acc.iter().enumerate() {
@@ -247,22 +259,28 @@ fn tile_impl<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR
 /// as in a full tile. Returned as [`tile_impl`]'s accumulators: row `i` in lanes `0..4` of
 /// `acc[i][0]` (the other lanes are never stored). Only callable where AVX-512F is enabled.
 #[target_feature(enable = "avx512f")]
-fn quad_sums<'p, const H: usize, S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>>(
+fn quad_sums<
+    'p,
+    const H: usize,
+    const R: usize,
+    S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>,
+>(
     steps: S,
-) -> [[__m512; H]; MR] {
+) -> [[__m512; H]; R] {
     // Lane l takes element l / 4 of a 4-float A group.
     let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    // `MR / 4` groups; the first `R / 4` are used (an array length cannot be `R / 4`).
     let mut quads = [_mm512_setzero_ps(); MR / 4];
     for (av, bv) in steps {
         // SAFETY: `bv` has NR = 32 floats; this reads the first 4.
         let b = _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(bv.as_ptr()) });
-        for (quad, a4) in quads.iter_mut().zip(av.as_chunks::<4>().0) {
+        for (quad, a4) in quads.iter_mut().zip(av.as_chunks::<4>().0).take(R / 4) {
             // SAFETY: `a4` has 4 floats. Lanes 4..16 of the cast are undefined but unused.
             let a = _mm512_castps128_ps512(unsafe { _mm_loadu_ps(a4.as_ptr()) });
             *quad = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread, a), b, *quad);
         }
     }
-    let mut acc = [[_mm512_setzero_ps(); H]; MR];
+    let mut acc = [[_mm512_setzero_ps(); H]; R];
     let first_four = _mm512_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
     for (i, row) in acc.iter_mut().enumerate() {
         let from = _mm512_add_epi32(first_four, _mm512_set1_epi32(4 * (i % 4) as i32));

@@ -613,6 +613,14 @@ fn edge_tiles_round_like_full_tiles() {
             (m, 48),
             (5, n),
             (13, 20),
+            // Bottom edges of 4 and 8 rows, computed as 4- and 8-row tiles on AVX-512,
+            // with full, half and quarter widths.
+            (4, 4),
+            (4, 17),
+            (8, n),
+            (16, 33),
+            (28, 3),
+            (20, n),
         ] {
             let part = product(rows, cols);
             for i in 0..rows {
