@@ -16,10 +16,10 @@
 //! nothing outside `C` is touched. A right-edge tile of at most 16 columns (`N = 100` leaves
 //! one of 4) runs the half-width variant, `MR` zmm and `MR` FMAs per depth step: the other
 //! half would only compute masked-off lanes; one of at most 4 columns packs four rows into a
-//! zmm (`MR / 4` FMAs per step, see `quad_sums`). A bottom-edge tile of at most 8 rows (`M = 128`
-//! leaves one of 8) computes only 4 or 8 rows instead of the panel's zero padding. Each element
-//! still sees the same FMA
-//! sequence, so it rounds as in a full tile (test `edge_tiles_round_like_full_tiles`).
+//! zmm (`MR / 4` FMAs per step, see `quad_sums`). A bottom-edge tile of at most 8 rows
+//! (`M = 128` leaves one of 8) computes only 4 or 8 rows, not the panel's zero padding. Each
+//! element still sees the same FMA sequence, so it rounds as in a full tile (test
+//! `edge_tiles_round_like_full_tiles`).
 //!
 //! The AVX-512 intrinsics are stable since Rust 1.89, so this module needs 1.89 whatever
 //! `rust-version` in Cargo.toml says (its `mod` line tells clippy so).
