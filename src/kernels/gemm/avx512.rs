@@ -1,11 +1,13 @@
-//! The AVX-512F microkernel: an `MR × 32` tile in `2·MR` zmm accumulators (`MR` at a narrow edge).
+//! The AVX-512F microkernels: an `MR × NR` tile in `MR·NR/16` zmm accumulators (12 × 32 for every
+//! dense product, 8 × 48 for the panel-sparse weight gradient of a sparse input; fewer at an edge).
 //!
-//! Per depth step it loads one 32-float row of the packed B panel (two zmm), broadcasts each
-//! of the `MR` values of the packed A column (one broadcast load each) and issues `2·MR`
-//! fused multiply-adds. With two FMA units of 4-cycle latency, at least 8 independent
-//! accumulators are needed to keep both busy; 24 leave room, and the loads (`MR + 2 = 14`
-//! per 24 FMAs) stay well under the two load ports' limit, where a 16 × 16 tile (one B
-//! vector, 16 broadcasts per 16 FMAs) is load-bound.
+//! Per depth step the 12 × 32 tile loads one 32-float row of the packed B panel (two zmm),
+//! broadcasts each of the `MR` values of the packed A column (one broadcast load each) and
+//! issues `2·MR` fused multiply-adds. With two FMA units of 4-cycle latency, at least 8
+//! independent accumulators are needed to keep both busy; 24 leave room, and the loads
+//! (`MR + 2 = 14` per 24 FMAs) stay well under the two load ports' limit, where a 16 × 16
+//! tile (one B vector, 16 broadcasts per 16 FMAs) is load-bound. The 8 × 48 tile is the same
+//! arithmetic with three B vectors and 8 broadcasts (see [`Avx512Narrow`] for why).
 //!
 //! Why 12 × 32 and these blocks: measured on a Cascade Lake Xeon (2 vCPUs, shared, so only
 //! relative to `matrixmultiply` in the same process), 12 rows beat 8 and 14 on every MLP and
@@ -36,24 +38,34 @@ use super::pack::{Region, Src, pack};
 use super::panels::SparseTile;
 use crate::kernels::KernelPath;
 
-/// Rows of the tile.
-const MR: usize = 12;
-/// Columns of the tile (two zmm).
-const NR: usize = 32;
-
-/// The AVX-512F microkernel. A value exists only on a CPU with AVX-512F (see [`Avx512::new`]),
-/// which is what makes calling its `#[target_feature]` code sound.
+/// The AVX-512F microkernel with an `MR × NR` tile (`MR` a multiple of 4 from 8 to 12, `NR`
+/// 32 or 48). A value exists only on a CPU with AVX-512F (see [`Avx512Tiles::new`]), which is
+/// what makes calling its `#[target_feature]` code sound.
 #[derive(Clone, Copy)]
-pub(super) struct Avx512(());
+pub(super) struct Avx512Tiles<const MR: usize, const NR: usize>(());
 
-impl Avx512 {
+/// The 12 × 32 kernel of every dense product.
+pub(super) type Avx512 = Avx512Tiles<12, 32>;
+
+/// An 8 × 48 kernel for the panel-sparse weight gradient `xᵀ·∂y` of a sparse input
+/// ([`super::gemm_rows`]). Why narrower panels there: a panel keeps a depth step (a sample)
+/// when any of its rows (pixels) is nonzero in it, and on MNIST 8 pixels keep 0.58 of the
+/// samples where 12 keep 0.70, so the tile does a sixth fewer multiply-adds; 24 accumulators
+/// and 3 + 8 loads per 24 multiply-adds keep the FMA units as busy as the 12 × 32 tile does.
+/// Measured inside a training step (temporary timers, µs for that product, 1 / 2 threads):
+/// 357–395 / 234–265 with 12 × 32, 316–324 / 215–224 with 8 × 48 (6 × 64 and 4 × 64 were
+/// alike; `x·W` and the dense products were slower with any of them, so they keep 12 × 32).
+/// A skipped step adds exactly zero, so the result has the same bits either way.
+pub(super) type Avx512Narrow = Avx512Tiles<8, 48>;
+
+impl<const MR: usize, const NR: usize> Avx512Tiles<MR, NR> {
     /// The kernel, if this CPU (with `std`) or this build (without) supports AVX-512F.
-    pub(super) fn new() -> Option<Avx512> {
-        KernelPath::Avx512.is_supported().then_some(Avx512(()))
+    pub(super) fn new() -> Option<Self> {
+        KernelPath::Avx512.is_supported().then_some(Avx512Tiles(()))
     }
 }
 
-impl MicroKernel for Avx512 {
+impl<const MR: usize, const NR: usize> MicroKernel for Avx512Tiles<MR, NR> {
     const MR: usize = MR;
     const NR: usize = NR;
     // A `KC × NR` B micro-panel is 16 KiB: half of a 32 KiB L1, so that it stays there while
@@ -63,7 +75,8 @@ impl MicroKernel for Avx512 {
     // 32 KiB B micro-panel filled L1 and was evicted by the A stream.
     const KC: usize = 128;
     const MC: usize = 96;
-    const NC: usize = 1024;
+    // A multiple of NR (1008 for the 48-column tile).
+    const NC: usize = 1024 / NR * NR;
 
     fn pack_a(&self, dst: &mut [f32], src: Src<'_>, region: Region) {
         // SAFETY: `self` exists only if AVX-512F is available.
@@ -93,7 +106,7 @@ impl MicroKernel for Avx512 {
     }
 }
 
-impl SparseTile for Avx512 {
+impl<const MR: usize, const NR: usize> SparseTile for Avx512Tiles<MR, NR> {
     #[inline]
     fn tile_sparse(
         &self,
@@ -115,7 +128,7 @@ impl SparseTile for Avx512 {
     }
 }
 
-impl Avx512 {
+impl<const MR: usize, const NR: usize> Avx512Tiles<MR, NR> {
     /// The tile over `steps` (pairs of a packed A column and the B row it meets), dense or
     /// panel-sparse: the half-width variant for a right edge of at most 16 columns.
     #[inline(always)]
@@ -133,13 +146,16 @@ impl Avx512 {
         // `#[target_feature]` function can run here; the assert above establishes what it
         // requires of `rows` and `cols` (it indexes `c` with checks).
         unsafe {
-            match (cols <= 16, rows.div_ceil(4)) {
-                (true, 1) => tile_impl::<1, 4, _>(steps, beta, c, strides, rows, cols),
-                (true, 2) => tile_impl::<1, 8, _>(steps, beta, c, strides, rows, cols),
-                (true, _) => tile_impl::<1, MR, _>(steps, beta, c, strides, rows, cols),
-                (false, 1) => tile_impl::<2, 4, _>(steps, beta, c, strides, rows, cols),
-                (false, 2) => tile_impl::<2, 8, _>(steps, beta, c, strides, rows, cols),
-                (false, _) => tile_impl::<2, MR, _>(steps, beta, c, strides, rows, cols),
+            match (cols.div_ceil(16), rows.div_ceil(4)) {
+                (1, 1) => tile_impl::<MR, NR, 1, 4, _>(steps, beta, c, strides, rows, cols),
+                (1, 2) => tile_impl::<MR, NR, 1, 8, _>(steps, beta, c, strides, rows, cols),
+                (1, _) => tile_impl::<MR, NR, 1, MR, _>(steps, beta, c, strides, rows, cols),
+                (2, 1) => tile_impl::<MR, NR, 2, 4, _>(steps, beta, c, strides, rows, cols),
+                (2, 2) => tile_impl::<MR, NR, 2, 8, _>(steps, beta, c, strides, rows, cols),
+                (2, _) => tile_impl::<MR, NR, 2, MR, _>(steps, beta, c, strides, rows, cols),
+                (_, 1) => tile_impl::<MR, NR, 3, 4, _>(steps, beta, c, strides, rows, cols),
+                (_, 2) => tile_impl::<MR, NR, 3, 8, _>(steps, beta, c, strides, rows, cols),
+                (_, _) => tile_impl::<MR, NR, 3, MR, _>(steps, beta, c, strides, rows, cols),
             }
         }
     }
@@ -165,6 +181,8 @@ fn lanes(n: usize) -> __mmask16 {
 #[target_feature(enable = "avx512f")]
 fn tile_impl<
     'p,
+    const MR: usize,
+    const NR: usize,
     const H: usize,
     const R: usize,
     S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>,
@@ -176,6 +194,9 @@ fn tile_impl<
     rows: usize,
     cols: usize,
 ) {
+    // Only instantiations that fit the tile are ever called (`tile_of` picks `H` and `R`
+    // from `cols <= NR` and `rows <= MR`); the others exist only as unreachable match arms.
+    assert!(16 * H <= NR && R <= MR && rows <= R && cols <= 16 * H);
     // Start fetching the tile of C now: its rows are `rsc` apart, often outside L2 (C is
     // written once per depth slice), and the loads or stores at the end would otherwise
     // wait for them. A prefetch is only a hint and never faults.
@@ -186,12 +207,12 @@ fn tile_impl<
     }
     let mut acc: [[__m512; H]; R] = [[_mm512_setzero_ps(); H]; R];
     if H == 1 && cols <= 4 {
-        acc = quad_sums::<H, R, S>(steps);
+        acc = quad_sums::<MR, NR, H, R, S>(steps);
     } else {
         for (av, bv) in steps {
             let mut bh = [_mm512_setzero_ps(); H];
             for (h, v) in bh.iter_mut().enumerate() {
-                // SAFETY: `bv` has NR = 32 floats and `16 * h + 16 <= 32`.
+                // SAFETY: `bv` has NR floats and `16 * h + 16 <= 16 * H <= NR` (asserted).
                 *v = unsafe { _mm512_loadu_ps(bv.as_ptr().add(16 * h)) };
             }
             for (row, &x) in acc.iter_mut().zip(av) {
@@ -210,7 +231,8 @@ fn tile_impl<
         ($sum:expr, $out:expr) => {{
             let (sum, out): (&[__m512; H], &mut [f32]) = ($sum, $out);
             let cols = out.len().min(16 * H);
-            let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+            let masks: [__mmask16; H] =
+                core::array::from_fn(|half| lanes(cols.saturating_sub(16 * half)));
             for (half, (&sum, &mask)) in sum.iter().zip(&masks).enumerate() {
                 if mask == 0 {
                     continue;
@@ -261,6 +283,8 @@ fn tile_impl<
 #[target_feature(enable = "avx512f")]
 fn quad_sums<
     'p,
+    const MR: usize,
+    const NR: usize,
     const H: usize,
     const R: usize,
     S: Iterator<Item = (&'p [f32; MR], &'p [f32; NR])>,
@@ -269,10 +293,11 @@ fn quad_sums<
 ) -> [[__m512; H]; R] {
     // Lane l takes element l / 4 of a 4-float A group.
     let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    // `MR / 4` groups; the first `R / 4` are used (an array length cannot be `R / 4`).
-    let mut quads = [_mm512_setzero_ps(); MR / 4];
+    // At most 3 groups (`MR <= 12`); the first `R / 4` are used (an array length cannot be
+    // `R / 4`).
+    let mut quads = [_mm512_setzero_ps(); 3];
     for (av, bv) in steps {
-        // SAFETY: `bv` has NR = 32 floats; this reads the first 4.
+        // SAFETY: `bv` has NR >= 32 floats; this reads the first 4.
         let b = _mm512_broadcast_f32x4(unsafe { _mm_loadu_ps(bv.as_ptr()) });
         for (quad, a4) in quads.iter_mut().zip(av.as_chunks::<4>().0).take(R / 4) {
             // SAFETY: `a4` has 4 floats. Lanes 4..16 of the cast are undefined but unused.

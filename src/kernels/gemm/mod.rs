@@ -260,12 +260,12 @@ pub(crate) fn gemm_rows(
     let dims = (m, n, k);
     let scattered = match path {
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 => match avx512::Avx512::new() {
-            Some(kern) => {
-                scatter::run::<_, Sparse>(&kern, dims, a, b, rows, c, scratch)
+        KernelPath::Avx512 => match (avx512::Avx512Narrow::new(), avx512::Avx512::new()) {
+            (Some(narrow), Some(kern)) => {
+                scatter::run::<_, Sparse>(&narrow, dims, a, b, rows, c, scratch)
                     || scatter::run::<_, Dense>(&kern, dims, a, b, rows, c, scratch)
             }
-            None => scatter::run::<_, Dense>(&Portable, dims, a, b, rows, c, scratch),
+            _ => scatter::run::<_, Dense>(&Portable, dims, a, b, rows, c, scratch),
         },
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => match avx2::Avx2::new() {
@@ -385,12 +385,13 @@ pub(crate) fn sparse_scratch_len(m: usize, n: usize, k: usize) -> usize {
         return 0;
     }
     #[cfg(target_arch = "x86_64")]
-    let dense = dense.max(kernel_need::<avx512::Avx512, Sparse>(
-        m,
-        n,
-        k,
-        cfg!(feature = "rayon"),
-    ));
+    let parallel = cfg!(feature = "rayon");
+    #[cfg(target_arch = "x86_64")]
+    let dense = dense
+        .max(kernel_need::<avx512::Avx512, Sparse>(m, n, k, parallel))
+        .max(kernel_need::<avx512::Avx512Narrow, Sparse>(
+            m, n, k, parallel,
+        ));
     dense + scatter_blocks_len(m, n, k)
 }
 
@@ -411,7 +412,8 @@ fn scatter_blocks_len(m: usize, n: usize, k: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     let len = len
         .max(need::<avx2::Avx2>(m, n, k))
-        .max(need::<avx512::Avx512>(m, n, k));
+        .max(need::<avx512::Avx512>(m, n, k))
+        .max(need::<avx512::Avx512Narrow>(m, n, k));
     len
 }
 

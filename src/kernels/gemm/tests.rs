@@ -641,50 +641,53 @@ fn edge_tiles_round_like_full_tiles() {
 fn panel_sparse_products_give_the_dense_bits() {
     // One depth slice (k <= every KC), so leaving out a step only leaves out `+0` terms: the
     // panel-sparse products behind `gemm_skip_zeros` must then give exactly the dense bits.
-    // A's zeros come per 12-row panel (and per row), so whole panels skip different steps;
-    // m = 40 leaves a bottom-edge panel of 4 rows and n = 50 a right edge of 18 columns.
+    // A's zeros come per 12-row panel (and per row), so whole panels skip different steps.
+    // `x·W` runs 12 × 32 tiles, `xᵀ·∂y` 8 × 48 ones on AVX-512: the shapes leave bottom edges
+    // of 4, 5 and 8 rows for either, and right edges of 2, 4, 8, 16, 18 and 32 columns.
     let mut rng = Rng::new(21);
-    let (m, n, k) = (40, 50, 100);
-    let mut a = random(&mut rng, m * k); // op(A) = m × k, stored m × k
-    for i in 0..m {
-        for p in 0..k {
-            let panel_zero = (p * 7 + i / 12 * 3) % 5 < 2;
-            if panel_zero || rng.below(4) == 0 {
-                a[i * k + p] = 0.0;
+    for (m, n) in [(40, 50), (45, 80), (44, 100), (29, 40), (20, 64)] {
+        let k = 100;
+        let mut a = random(&mut rng, m * k); // op(A) = m × k, stored m × k
+        for i in 0..m {
+            for p in 0..k {
+                let panel_zero = (p * 7 + i / 12 * 3) % 5 < 2;
+                if panel_zero || rng.below(4) == 0 {
+                    a[i * k + p] = 0.0;
+                }
             }
         }
-    }
-    let a_t: Vec<f32> = (0..k * m).map(|x| a[(x % m) * k + x / m]).collect(); // k × m
-    let b = random(&mut rng, k * n);
-    let all: Vec<f32> = (0..k as u32).map(f32::from_bits).collect();
-    let rows: Vec<f32> = (0..m as u32).map(f32::from_bits).collect();
-    for path in paths().into_iter().filter(|&p| p != KernelPath::Scalar) {
-        let mut want = vec![0.0; m * n];
-        let mut scratch = vec![0.0; sparse_scratch_len(m, n, k)];
-        gemm_with(
-            path,
-            false,
-            false,
-            m,
-            n,
-            k,
-            &a,
-            &b,
-            0.0,
-            &mut want,
-            &mut scratch,
-        )
-        .unwrap();
-        let before = panels::SPARSE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
-        let mut got = vec![f32::NAN; m * n];
-        gemm_depths(path, (m, n, k), &a, &b, &all, &mut got, &mut scratch);
-        assert_eq!(bits(&got), bits(&want), "{path}: x·W");
-        let mut got = vec![f32::NAN; m * n];
-        gemm_rows(path, (n, k, m), &a_t, &rows, &b, &mut got, &mut scratch);
-        assert_eq!(bits(&got), bits(&want), "{path}: xᵀ·∂y");
-        let after = panels::SPARSE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
-        if path == KernelPath::Avx512 {
-            assert!(after > before, "the AVX-512 path must run panel-sparse");
+        let a_t: Vec<f32> = (0..k * m).map(|x| a[(x % m) * k + x / m]).collect(); // k × m
+        let b = random(&mut rng, k * n);
+        let all: Vec<f32> = (0..k as u32).map(f32::from_bits).collect();
+        let rows: Vec<f32> = (0..m as u32).map(f32::from_bits).collect();
+        for path in paths().into_iter().filter(|&p| p != KernelPath::Scalar) {
+            let mut want = vec![0.0; m * n];
+            let mut scratch = vec![0.0; sparse_scratch_len(m, n, k)];
+            gemm_with(
+                path,
+                false,
+                false,
+                m,
+                n,
+                k,
+                &a,
+                &b,
+                0.0,
+                &mut want,
+                &mut scratch,
+            )
+            .unwrap();
+            let before = panels::SPARSE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
+            let mut got = vec![f32::NAN; m * n];
+            gemm_depths(path, (m, n, k), &a, &b, &all, &mut got, &mut scratch);
+            assert_eq!(bits(&got), bits(&want), "{path} {m}×{n}: x·W");
+            let mut got = vec![f32::NAN; m * n];
+            gemm_rows(path, (n, k, m), &a_t, &rows, &b, &mut got, &mut scratch);
+            assert_eq!(bits(&got), bits(&want), "{path} {m}×{n}: xᵀ·∂y");
+            let after = panels::SPARSE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
+            if path == KernelPath::Avx512 {
+                assert!(after > before, "the AVX-512 path must run panel-sparse");
+            }
         }
     }
 }
