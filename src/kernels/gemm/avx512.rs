@@ -196,7 +196,7 @@ fn tile_impl<
 ) {
     // Only instantiations that fit the tile are ever called (`tile_of` picks `H` and `R`
     // from `cols <= NR` and `rows <= MR`); the others exist only as unreachable match arms.
-    assert!(16 * H <= NR && R <= MR && rows <= R && cols <= 16 * H);
+    assert!(H <= 3 && 16 * H <= NR && R <= MR && rows <= R && cols <= 16 * H);
     // Start fetching the tile of C now: its rows are `rsc` apart, often outside L2 (C is
     // written once per depth slice), and the loads or stores at the end would otherwise
     // wait for them. A prefetch is only a hint and never faults.
@@ -231,8 +231,8 @@ fn tile_impl<
         ($sum:expr, $out:expr) => {{
             let (sum, out): (&[__m512; H], &mut [f32]) = ($sum, $out);
             let cols = out.len().min(16 * H);
-            let masks: [__mmask16; H] =
-                core::array::from_fn(|half| lanes(cols.saturating_sub(16 * half)));
+            // One mask per 16-float half (at most three: `H <= 3`, asserted above).
+            let masks = [0, 16, 32].map(|skip| lanes(cols.saturating_sub(skip)));
             for (half, (&sum, &mask)) in sum.iter().zip(&masks).enumerate() {
                 if mask == 0 {
                     continue;
