@@ -63,14 +63,19 @@ impl<const MR: usize, const NR: usize> Avx512Tiles<MR, NR> {
     pub(super) fn new() -> Option<Self> {
         KernelPath::Avx512.is_supported().then_some(Avx512Tiles(()))
     }
+
+    /// The kernel with another tile: `self` already proves that AVX-512F is available.
+    pub(super) fn retiled<const M: usize, const N: usize>(self) -> Avx512Tiles<M, N> {
+        Avx512Tiles(())
+    }
 }
 
 impl<const MR: usize, const NR: usize> MicroKernel for Avx512Tiles<MR, NR> {
     const MR: usize = MR;
     const NR: usize = NR;
-    // A `KC × NR` B micro-panel is 16 KiB: half of a 32 KiB L1, so that it stays there while
-    // the A micro-panels (6 KiB each) stream past it; an `MC × KC` A block is 48 KiB (L2 is
-    // 1 MiB). Measured on the Cascade Lake Xeon (thread CPU time, best of 60, alternating
+    // A `KC × NR` B micro-panel of the 12 × 32 tile is 16 KiB (24 KiB for 8 × 48): half of a
+    // 32 KiB L1, so that it stays there while the A micro-panels (6 KiB each) stream past it;
+    // an `MC × KC` A block is 48 KiB (L2 is 1 MiB). Measured on the Cascade Lake Xeon (thread CPU time, best of 60, alternating
     // builds): KC 128 beat 256 by 8–17 % at 128×784×400, 128×400×784 and 256³, where a
     // 32 KiB B micro-panel filled L1 and was evicted by the A stream.
     const KC: usize = 128;
@@ -130,7 +135,7 @@ impl<const MR: usize, const NR: usize> SparseTile for Avx512Tiles<MR, NR> {
 
 impl<const MR: usize, const NR: usize> Avx512Tiles<MR, NR> {
     /// The tile over `steps` (pairs of a packed A column and the B row it meets), dense or
-    /// panel-sparse: the half-width variant for a right edge of at most 16 columns.
+    /// panel-sparse: the variant with as many 16-float halves as a right edge needs.
     #[inline(always)]
     fn tile_of<'p>(
         &self,

@@ -260,12 +260,13 @@ pub(crate) fn gemm_rows(
     let dims = (m, n, k);
     let scattered = match path {
         #[cfg(target_arch = "x86_64")]
-        KernelPath::Avx512 => match (avx512::Avx512Narrow::new(), avx512::Avx512::new()) {
-            (Some(narrow), Some(kern)) => {
+        KernelPath::Avx512 => match avx512::Avx512::new() {
+            Some(kern) => {
+                let narrow: avx512::Avx512Narrow = kern.retiled();
                 scatter::run::<_, Sparse>(&narrow, dims, a, b, rows, c, scratch)
                     || scatter::run::<_, Dense>(&kern, dims, a, b, rows, c, scratch)
             }
-            _ => scatter::run::<_, Dense>(&Portable, dims, a, b, rows, c, scratch),
+            None => scatter::run::<_, Dense>(&Portable, dims, a, b, rows, c, scratch),
         },
         #[cfg(target_arch = "x86_64")]
         KernelPath::Avx2 => match avx2::Avx2::new() {
