@@ -43,6 +43,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod in_place;
 mod nest;
 mod pack;
 mod panels;
@@ -219,6 +221,13 @@ pub(crate) fn gemm_depths(
         ld: lda,
         depths,
     };
+    #[cfg(target_arch = "x86_64")]
+    if path == KernelPath::Avx512
+        && let Some(kern) = avx512::Avx512::new()
+        && in_place::run(&kern, (m, n, k), a, (b, depths), c, scratch)
+    {
+        return;
+    }
     let b = Src::RowsAdjacentAt {
         data: b,
         ld: n,

@@ -84,6 +84,22 @@ pub(super) trait SparseTile: MicroKernel {
         rows: usize,
         cols: usize,
     );
+
+    /// As [`SparseTile::tile_sparse`], with B read where it is stored instead of packed:
+    /// the B row of depth step `t` is `b[steps[t] · ld..][..cols]`, `steps[t]` being a stored
+    /// row of B (a `u32` in `f32` bits) and `b` starting at the tile's first column.
+    #[allow(clippy::too_many_arguments)] // the microkernel contract, kept flat for speed
+    fn tile_sparse_in_place(
+        &self,
+        steps: &[f32],
+        a: &[f32],
+        b: (&[f32], usize),
+        beta: f32,
+        c: &mut [f32],
+        strides: (usize, usize),
+        rows: usize,
+        cols: usize,
+    );
 }
 
 /// Per micro-panel, only the depth steps where some row of the panel is nonzero.
@@ -175,3 +191,74 @@ impl<K: SparseTile> Panels<K> for Sparse {
         }
     }
 }
+
+/// The panel-sparse block with `B` read where it is stored ([`super::in_place`]).
+#[cfg(target_arch = "x86_64")]
+impl Sparse {
+    /// [`Panels::pack`], with each kept step listed as the stored row of B it meets,
+    /// `b_rows[d0 + d]` for depth step `d` of the slice, instead of its offset in the slice.
+    pub(super) fn pack_in_place<K: SparseTile>(
+        kern: &K,
+        slot: &mut [f32],
+        src: Src<'_>,
+        region: Region,
+        b_rows: &[f32],
+    ) {
+        <Sparse as Panels<K>>::pack(kern, slot, src, region);
+        let (mr, kc) = (K::MR, region.depth);
+        let panels = region.rows.div_ceil(mr);
+        let stored = &b_rows[region.d0..region.d0 + kc];
+        let lists = &mut slot[panels * kc * mr..];
+        for list in lists.chunks_exact_mut(kc + 1).take(panels) {
+            let (kept, steps) = list.split_at_mut(1);
+            for step in &mut steps[..kept[0].to_bits() as usize] {
+                *step = stored[step.to_bits() as usize];
+            }
+        }
+    }
+
+    /// [`Panels::multiply`] on a block packed by [`Sparse::pack_in_place`], the B row of a
+    /// kept step being row `list[t]` of `b` (row-major, `ld` floats apart, columns from the
+    /// block's first).
+    pub(super) fn multiply_in_place<K: SparseTile>(
+        kern: &K,
+        Block { mc, nc, kc, beta }: Block,
+        slot: &[f32],
+        (b, ld): (&[f32], usize),
+        c: &mut [f32],
+        (rsc, csc): (usize, usize),
+    ) {
+        #[cfg(test)]
+        IN_PLACE_BLOCKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let (mr, nr) = (K::MR, K::NR);
+        let panels = mc.div_ceil(mr);
+        let (values, lists) = slot.split_at(panels * kc * mr);
+        for j in (0..nc).step_by(nr) {
+            let cols = nr.min(nc - j);
+            let a_panels = values.chunks_exact(kc * mr).zip(lists.chunks_exact(kc + 1));
+            for (ir, (a_panel, list)) in a_panels.take(panels).enumerate() {
+                let i = ir * mr;
+                let rows = mr.min(mc - i);
+                let kept = list[0].to_bits() as usize;
+                let c_tile = &mut c[i * rsc + j * csc..];
+                let steps = &list[1..1 + kept];
+                let b_cols = (&b[j..], ld);
+                kern.tile_sparse_in_place(
+                    steps,
+                    a_panel,
+                    b_cols,
+                    beta,
+                    c_tile,
+                    (rsc, csc),
+                    rows,
+                    cols,
+                );
+            }
+        }
+    }
+}
+
+/// How many blocks were multiplied with B in place so far (tests check that the path runs).
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) static IN_PLACE_BLOCKS: core::sync::atomic::AtomicUsize =
+    core::sync::atomic::AtomicUsize::new(0);

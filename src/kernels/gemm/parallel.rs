@@ -30,9 +30,13 @@ use std::sync::{Mutex, PoisonError};
 
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::in_place;
 use super::nest::{Block, MicroKernel, SPLIT_MIN_FLOPS, Steps, b_pack_len};
 use super::pack::{Region, Src};
 use super::panels::Panels;
+#[cfg(target_arch = "x86_64")]
+use super::panels::SparseTile;
 use super::scatter;
 
 /// Most workers the scratch is ever sized for (each needs one packed A block, ~100 KiB).
@@ -197,6 +201,40 @@ pub(super) fn try_parallel_scattered<K: MicroKernel, P: Panels<K>>(
             let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
             let Some(span) = next else { break };
             scatter::block::<K, P>(kern, (m, n, k), a, b_pack, area, span);
+        }
+    });
+    true
+}
+
+/// [`super::in_place::run`] on the current rayon pool: workers take row blocks in turn, each
+/// packing its A blocks into its own slot of `scratch` and reading B where it is stored (no
+/// B block to pack, so one fork-join for the whole product). `false`, with nothing done,
+/// when splitting is not worth it or `scratch` holds fewer than two slots.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn try_parallel_in_place<K: SparseTile>(
+    kern: &K,
+    (m, n, k): (usize, usize, usize),
+    a: Src<'_>,
+    b: (&[f32], &[f32]),
+    c: &mut [f32],
+    scratch: &mut [f32],
+) -> bool {
+    let slot = in_place::slot_len::<K>(m, k);
+    let workers = useful_workers::<K>(m, n, k).min(scratch.len() / slot);
+    if workers < 2 {
+        return false;
+    }
+    #[cfg(test)]
+    SPLIT_CALLS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    let steps = Steps::new::<K>(m, n, k);
+    let mc = row_block::<K>(m, steps.mc, workers);
+    let queue = Mutex::new((0..m).step_by(mc).zip(c.chunks_mut(mc * n)));
+    scratch.par_chunks_mut(slot).take(workers).for_each(|slot| {
+        loop {
+            // A poisoned lock is still usable, as in `try_parallel`.
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some((i0, c_rows)) = next else { break };
+            in_place::block(kern, (n, k), steps.kc, a, b, i0, c_rows, slot);
         }
     });
     true

@@ -677,17 +677,107 @@ fn panel_sparse_products_give_the_dense_bits() {
                 &mut scratch,
             )
             .unwrap();
-            let before = panels::SPARSE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
+            let in_place = || panels::IN_PLACE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
+            let sparse = || panels::SPARSE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
+            let before = in_place();
             let mut got = vec![f32::NAN; m * n];
             gemm_depths(path, (m, n, k), &a, &b, &all, &mut got, &mut scratch);
             assert_eq!(bits(&got), bits(&want), "{path} {m}×{n}: x·W");
+            // (A product that computes `Cᵀ` instead is always dense.)
+            if path == KernelPath::Avx512 && !nest::swap_pays::<avx512::Avx512>(m, n, k) {
+                assert!(in_place() > before, "{m}×{n}: x·W must read B in place");
+            }
+            let before = sparse();
             let mut got = vec![f32::NAN; m * n];
             gemm_rows(path, (n, k, m), &a_t, &rows, &b, &mut got, &mut scratch);
             assert_eq!(bits(&got), bits(&want), "{path} {m}×{n}: xᵀ·∂y");
-            let after = panels::SPARSE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
-            if path == KernelPath::Avx512 {
-                assert!(after > before, "the AVX-512 path must run panel-sparse");
+            if path == KernelPath::Avx512 && !nest::swap_pays::<avx512::Avx512Narrow>(m, n, k) {
+                assert!(sparse() > before, "{m}×{n}: xᵀ·∂y must run panel-sparse");
             }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn reading_b_in_place_gives_the_bits_of_packing_it() {
+    // `x·W` through a depth list that skips rows of B (every third), over two or three depth
+    // slices (k = 200 and 300 kept steps against KC = 128), with bottom edges of 5 and 8 rows
+    // and right edges of 4, 16 and 18 columns: reading B in place must give the bits of the
+    // loop that packs the listed rows (same slices, same kept steps per panel).
+    let Some(kern) = avx512::Avx512::new() else {
+        return;
+    };
+    let mut rng = Rng::new(22);
+    for (m, n, k) in [(45, 100, 200), (128, 400, 300), (40, 50, 200)] {
+        let stored = k * 3 / 2; // rows of W
+        let depths: Vec<f32> = (0..stored as u32)
+            .filter(|r| r % 3 != 1)
+            .map(f32::from_bits)
+            .collect();
+        assert_eq!(depths.len(), k);
+        let mut a = random(&mut rng, m * stored);
+        for (x, v) in a.iter_mut().enumerate() {
+            if (x % stored * 7 + x / stored / 12 * 3) % 5 < 2 || rng.below(4) == 0 {
+                *v = 0.0;
+            }
+        }
+        let w = random(&mut rng, stored * n);
+        let a_src = pack::Src::DepthAdjacentAt {
+            data: &a,
+            ld: stored,
+            depths: &depths,
+        };
+        let b_src = pack::Src::RowsAdjacentAt {
+            data: &w,
+            ld: n,
+            depths: &depths,
+        };
+        let mut scratch = vec![0.0; sparse_scratch_len(m, n, k)];
+        let mut packed = vec![f32::NAN; m * n];
+        let (b_pack, a_pack) = scratch.split_at_mut(nest::b_pack_len::<avx512::Avx512>(n, k));
+        nest::serial::<_, Sparse>(
+            &kern,
+            (m, n, k),
+            a_src,
+            b_src,
+            0.0,
+            &mut packed,
+            (n, 1),
+            b_pack,
+            a_pack,
+        );
+        // The scratch is planned inside the pool, as a network's memory plan is.
+        let product = || {
+            let mut got = vec![f32::NAN; m * n];
+            let mut scratch = vec![0.0; sparse_scratch_len(m, n, k)];
+            let (dims, path) = ((m, n, stored), KernelPath::Avx512);
+            gemm_depths(path, dims, &a, &w, &depths, &mut got, &mut scratch);
+            got
+        };
+        let run = |threads: usize| {
+            let before = panels::IN_PLACE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
+            #[cfg(feature = "rayon")]
+            let got = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(product);
+            #[cfg(not(feature = "rayon"))]
+            let got = {
+                let _ = threads;
+                product()
+            };
+            let after = panels::IN_PLACE_BLOCKS.load(core::sync::atomic::Ordering::Relaxed);
+            assert!(after > before, "{m}×{n}×{k}: B must be read in place");
+            got
+        };
+        for threads in [1, 2, 3] {
+            let same = bits(&run(threads)) == bits(&packed);
+            assert!(
+                same,
+                "{m}×{n}×{k}, {threads} threads: not the packed loop's bits"
+            );
         }
     }
 }
