@@ -206,6 +206,41 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
                     }
                 }
             }
+            Src::DepthAdjacentAt { data, ld, depths } if valid == R => {
+                // Full panel: where four listed columns are adjacent (the listed nonzero
+                // pixels of an image come in runs along its rows), transpose 4 rows × 4
+                // depth steps in registers as for `DepthAdjacent`; else pick one column.
+                let at = &depths[d0..d0 + depth];
+                let row = |i: usize| &data[(first + i) * ld..][..ld];
+                let src_rows: [&[f32]; R] = core::array::from_fn(row);
+                let column = |d: usize| at[d].to_bits() as usize;
+                let mut d = 0;
+                while d < depth {
+                    let col = column(d);
+                    let run = d + BLOCK <= depth && (1..BLOCK).all(|t| column(d + t) == col + t);
+                    if run {
+                        let out = &mut panel[d * R..(d + BLOCK) * R];
+                        for g in 0..R / 4 {
+                            let rows = core::array::from_fn(|t| load4(&src_rows[4 * g + t][col..]));
+                            for (t, quad) in f32x4::transpose(rows).iter().enumerate() {
+                                out[t * R + 4 * g..][..4].copy_from_slice(&quad.to_array());
+                            }
+                        }
+                        for (i, r) in src_rows.iter().enumerate().skip(R / 4 * 4) {
+                            for t in 0..BLOCK {
+                                out[t * R + i] = r[col + t];
+                            }
+                        }
+                        d += BLOCK;
+                    } else {
+                        let step = &mut panel[d * R..(d + 1) * R];
+                        for (out, r) in step.iter_mut().zip(&src_rows) {
+                            *out = r[col];
+                        }
+                        d += 1;
+                    }
+                }
+            }
             Src::DepthAdjacentAt { data, ld, depths } => {
                 // Depth-major, like the panel itself: each step picks one column of the
                 // source for the panel's rows.
