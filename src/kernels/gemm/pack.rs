@@ -120,13 +120,30 @@ pub(super) fn pack<const R: usize>(dst: &mut [f32], src: Src<'_>, region: Region
             ld,
             rows: picked,
         } => {
-            // Depth-major, as below, but each step gathers the picked columns.
+            // Depth-major, as below, but each step gathers the picked columns, or copies
+            // them as one run for a panel whose `R` picked columns are adjacent (bit `p` of
+            // `adjacent`, for the first 64 panels; the nonzero pixels of a batch come in runs
+            // along the image's rows).
             let picked = &picked[row0..row0 + rows];
+            let adjacent = picked
+                .chunks(R)
+                .take(64)
+                .enumerate()
+                .fold(0u64, |bits, (p, part)| {
+                    let at = |i: usize| part[i].to_bits() as usize;
+                    let run = part.len() == R && (1..R).all(|i| at(i) == at(0) + i);
+                    bits | (u64::from(run) << p)
+                });
             for d in 0..depth {
                 let step_src = &data[(d0 + d) * ld..][..ld];
                 let steps = dst.chunks_exact_mut(depth * R).take(panels);
-                for (panel, part) in steps.zip(picked.chunks(R)) {
+                for (p, (panel, part)) in steps.zip(picked.chunks(R)).enumerate() {
                     let step = &mut panel[d * R..(d + 1) * R];
+                    if p < 64 && adjacent >> p & 1 == 1 {
+                        let start = part[0].to_bits() as usize;
+                        step.copy_from_slice(&step_src[start..start + R]);
+                        continue;
+                    }
                     for (out, at) in step.iter_mut().zip(part) {
                         *out = step_src[at.to_bits() as usize];
                     }
