@@ -13,7 +13,8 @@ use super::{BackwardCtx, ForwardCtx, Layer, LayerMemory, Mode};
 use crate::error::{Error, Result};
 use crate::init::Init;
 use crate::kernels::{
-    add_bias, gemm, gemm_scratch_len, gemm_skip_zeros, gemm_skip_zeros_scratch_len, sum_rows,
+    add_bias, column_list, column_list_len, gemm, gemm_scratch_len, gemm_skip_listed,
+    gemm_skip_zeros, gemm_skip_zeros_scratch_len, sum_rows,
 };
 use crate::rng::Rng;
 use crate::tensor::{Shape, Tensor, TensorMut};
@@ -85,8 +86,18 @@ impl Layer for Dense {
                 .max(gemm_skip_zeros_scratch_len(i, o, batch))
                 .max(gemm_scratch_len(batch, i, o));
         }
+        // Training keeps the input's nonzero columns from `forward` for `backward`'s `∂W`
+        // (`kernels::column_list`): one scan of the input instead of two. Not for batches of
+        // at most 3, whose forward product never leaves columns out (nor asks for scratch to),
+        // so that a microcontroller's small-batch plan stays as it is.
+        let cache = if mode == Mode::Train && batch > 3 {
+            column_list_len(i)
+        } else {
+            0
+        };
         LayerMemory {
             scratch,
+            cache,
             ..LayerMemory::default()
         }
     }
@@ -101,16 +112,24 @@ impl Layer for Dense {
         let (w, b) = ctx.params.split_at(self.weight_len());
         let n = x.batch();
         // Inputs are often mostly zeros (pixels, ReLU outputs): the product skips them then.
-        gemm_skip_zeros(
-            false,
-            n,
-            self.outputs,
-            self.inputs,
-            x.data(),
-            w,
-            y.data_mut(),
-            ctx.scratch,
-        )?;
+        let (i, o) = (self.inputs, self.outputs);
+        if ctx.cache.len() >= column_list_len(i) {
+            // Training: the list is kept for `backward`.
+            column_list(x.data(), n, i, ctx.cache)?;
+            gemm_skip_listed(
+                false,
+                n,
+                o,
+                i,
+                x.data(),
+                w,
+                y.data_mut(),
+                ctx.cache,
+                ctx.scratch,
+            )?;
+        } else {
+            gemm_skip_zeros(false, n, o, i, x.data(), w, y.data_mut(), ctx.scratch)?;
+        }
         add_bias(y.data_mut(), b)
     }
 
@@ -124,8 +143,22 @@ impl Layer for Dense {
     ) -> Result<()> {
         let (i, o, n) = (self.inputs, self.outputs, x.batch());
         let (dw, db) = ctx.grads.split_at_mut(self.weight_len());
-        // ∂W = xᵀ·∂y : [i, n]·[n, o]
-        gemm_skip_zeros(true, i, o, n, x.data(), dy.data(), dw, ctx.scratch)?;
+        // ∂W = xᵀ·∂y : [i, n]·[n, o], by the nonzero columns of x that `forward` listed.
+        if ctx.cache.len() >= column_list_len(i) {
+            gemm_skip_listed(
+                true,
+                i,
+                o,
+                n,
+                x.data(),
+                dy.data(),
+                dw,
+                ctx.cache,
+                ctx.scratch,
+            )?;
+        } else {
+            gemm_skip_zeros(true, i, o, n, x.data(), dy.data(), dw, ctx.scratch)?;
+        }
         sum_rows(dy.data(), db)?;
         if let Some(mut dx) = dx {
             // ∂x = ∂y·Wᵀ : [n, o]·[o, i]

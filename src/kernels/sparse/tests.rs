@@ -333,3 +333,98 @@ fn every_thread_count_gives_the_same_bits() {
         );
     }
 }
+
+#[test]
+fn a_listed_product_gives_the_bits_of_the_scanning_one() {
+    // One list of x's nonzero columns serves both of a Dense layer's products by x, with the
+    // bits `gemm_skip_zeros` gives when it scans x itself; a dense x lists nothing (count 0)
+    // and both products then run dense.
+    let mut rng = Rng::new(12);
+    let (m, n, k) = (64, 40, 150); // x is m × k
+    for density in [0.3, 1.0] {
+        let mut x = sparse_random(&mut rng, m * k, density);
+        if density < 1.0 {
+            zero_columns(&mut rng, &mut x, m, k);
+        }
+        let w = sparse_random(&mut rng, k * n, 1.0);
+        let dy = sparse_random(&mut rng, m * n, 1.0);
+        let mut list = vec![f32::NAN; column_list_len(k)];
+        column_list(&x, m, k, &mut list).unwrap();
+        let count = list[0].to_bits() as usize;
+        let used = (0..k)
+            .filter(|&p| (0..m).any(|i| x[i * k + p] != 0.0))
+            .count();
+        assert_eq!(
+            count,
+            if density < 1.0 { used } else { 0 },
+            "density {density}"
+        );
+        let products = [(false, m, n, k, &w), (true, k, n, m, &dy)];
+        for (trans_a, rows, cols, depth, b) in products {
+            let len = gemm_skip_zeros_scratch_len(rows, cols, depth);
+            let (mut want, mut got) = (vec![0.0; rows * cols], vec![f32::NAN; rows * cols]);
+            let mut scratch = vec![0.0; len];
+            gemm_skip_zeros(trans_a, rows, cols, depth, &x, b, &mut want, &mut scratch).unwrap();
+            gemm_skip_listed(
+                trans_a,
+                rows,
+                cols,
+                depth,
+                &x,
+                b,
+                &mut got,
+                &list,
+                &mut scratch,
+            )
+            .unwrap();
+            let bits = |c: &[f32]| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&got) == bits(&want),
+                "density {density}, trans_a={trans_a}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_list_that_does_not_fit_the_matrix_is_an_error() {
+    let (m, n, k) = (8, 4, 6);
+    let (x, w) = (vec![1.0; m * k], vec![1.0; k * n]);
+    let mut c = vec![0.0; m * n];
+    let mut scratch = vec![0.0; gemm_skip_zeros_scratch_len(m, n, k)];
+    let list = |entries: &[u32]| -> Vec<f32> {
+        let count = [entries.len() as u32];
+        count
+            .iter()
+            .chain(entries)
+            .map(|&v| f32::from_bits(v))
+            .collect()
+    };
+    let bad = [
+        list(&[0, 6]),                              // a column past the last
+        list(&[3, 1]),                              // not ascending
+        list(&[2, 2]),                              // repeated
+        vec![f32::from_bits(3), f32::from_bits(0)], // count beyond the entries
+        vec![],                                     // no count at all
+    ];
+    for (i, l) in bad.iter().enumerate() {
+        let err = gemm_skip_listed(false, m, n, k, &x, &w, &mut c, l, &mut scratch).unwrap_err();
+        assert!(
+            matches!(err.kind, ErrorKind::InvalidConfig { .. }),
+            "list {i}: {err}"
+        );
+    }
+    // A short list buffer or a wrong matrix length is a length error.
+    let mut short = vec![0.0; k];
+    let err = column_list(&x, m, k, &mut short).unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::LengthMismatch { .. }),
+        "{err}"
+    );
+    let mut fits = vec![0.0; column_list_len(k)];
+    let err = column_list(&x[1..], m, k, &mut fits).unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::LengthMismatch { .. }),
+        "{err}"
+    );
+}
