@@ -16,8 +16,13 @@
 //!   which zero-fills the rows between (`gemm::gemm_rows`).
 //!
 //! On the AVX-512 kernel the product goes one step further: each 12-row micro-panel of `x`
-//! (or of `xᵀ`) also leaves out the kept depth steps where its own rows are all zero
-//! (`gemm::panels`), about half of MNIST's steps per panel against a third batch-wide.
+//! (or 8-row one of `xᵀ`) also leaves out the kept depth steps where its own rows are all
+//! zero (`gemm::panels`), about half of MNIST's steps per panel against a third batch-wide,
+//! and `x·W` reads the rows of `W` where they are stored instead of packing them
+//! (`gemm::in_place`).
+//!
+//! A layer that multiplies by the same `x` twice (forward and `∂W`) can list its nonzero
+//! columns once ([`column_list`]) and pass the list to both products ([`gemm_skip_listed`]).
 //!
 //! Used when at least one column in eight is all zero; the first four rows already tell when
 //! that cannot be (a ReLU layer's output), so a dense A costs a look at four rows.
