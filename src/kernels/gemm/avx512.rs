@@ -168,29 +168,35 @@ impl<const MR: usize, const NR: usize> SparseTile for Avx512Tiles<MR, NR> {
 /// Where a tile reads the B row of one depth step: a packed micro-panel row (`&[f32; NR]`,
 /// zero-padded to the tile's width) or a row of the stored matrix itself ([`InPlace`]).
 ///
-/// The methods are `#[inline(always)]` and only called from [`tile_impl`] and [`quad_sums`],
-/// which are compiled with AVX-512F; a value of a kernel type exists only where the CPU has
-/// it, so the intrinsics below always run on a CPU that has them.
+/// The methods are `#[inline(always)]`, to be compiled into [`tile_impl`] and [`quad_sums`]
+/// (`#[target_feature]` functions), and `unsafe`: they use AVX-512F intrinsics, so the caller
+/// must run where AVX-512F is available.
 trait BRow: Copy {
     /// Floats `16·h .. 16·h + 16` of the row, `h < H` of the calling tile, whose lanes
     /// outside `mask` (the tile's columns) may be anything.
-    fn half(self, h: usize, mask: __mmask16) -> __m512;
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    unsafe fn half(self, h: usize, mask: __mmask16) -> __m512;
     /// The first 4 floats (a tile of at most 4 columns), the ones past the tile's `cols`
     /// being anything.
-    fn quad(self, mask: __mmask16) -> __m128;
+    ///
+    /// # Safety
+    /// AVX-512F must be available.
+    unsafe fn quad(self, mask: __mmask16) -> __m128;
 }
 
 impl<const NR: usize> BRow for &[f32; NR] {
     #[inline(always)]
-    fn half(self, h: usize, _: __mmask16) -> __m512 {
+    unsafe fn half(self, h: usize, _: __mmask16) -> __m512 {
         let half = &self[16 * h..16 * h + 16];
-        // SAFETY: `half` has 16 floats; AVX-512F is enabled where this runs (trait docs).
+        // SAFETY: `half` has 16 floats; AVX-512F is available (the caller's contract).
         unsafe { _mm512_loadu_ps(half.as_ptr()) }
     }
     #[inline(always)]
-    fn quad(self, _: __mmask16) -> __m128 {
+    unsafe fn quad(self, _: __mmask16) -> __m128 {
         let quad = &self[..4];
-        // SAFETY: `quad` has 4 floats; see `half`.
+        // SAFETY: `quad` has 4 floats (SSE, part of x86-64).
         unsafe { _mm_loadu_ps(quad.as_ptr()) }
     }
 }
@@ -203,16 +209,16 @@ struct InPlace<'b>(&'b [f32]);
 
 impl BRow for InPlace<'_> {
     #[inline(always)]
-    fn half(self, h: usize, mask: __mmask16) -> __m512 {
+    unsafe fn half(self, h: usize, mask: __mmask16) -> __m512 {
         // `16·h < cols = self.0.len()` for every half a tile computes (`H = ceil(cols / 16)`),
         // so the offset is in bounds; the mask selects the tile's columns of this half.
         let from = &self.0[16 * h..];
         // SAFETY: the masked-off lanes are not read (no fault, no value); the selected ones
-        // are in `from`. AVX-512F is enabled where this runs (trait docs).
+        // are in `from`. AVX-512F is available (the caller's contract).
         unsafe { _mm512_maskz_loadu_ps(mask, from.as_ptr()) }
     }
     #[inline(always)]
-    fn quad(self, mask: __mmask16) -> __m128 {
+    unsafe fn quad(self, mask: __mmask16) -> __m128 {
         // SAFETY: as for `half` with `h = 0`.
         unsafe { _mm512_castps512_ps128(_mm512_maskz_loadu_ps(mask, self.0.as_ptr())) }
     }
@@ -305,7 +311,9 @@ fn tile_impl<
         for (av, bv) in steps {
             let mut bh = [_mm512_setzero_ps(); H];
             for (h, v) in bh.iter_mut().enumerate() {
-                *v = bv.half(h, col_masks[h]);
+                // SAFETY: this runs with AVX-512F enabled (a `#[target_feature]` function
+                // reached only through a kernel value).
+                *v = unsafe { bv.half(h, col_masks[h]) };
             }
             for (row, &x) in acc.iter_mut().zip(av) {
                 let x = _mm512_set1_ps(x);
@@ -390,7 +398,8 @@ fn quad_sums<
     // `R / 4`).
     let mut quads = [_mm512_setzero_ps(); 3];
     for (av, bv) in steps {
-        let b = _mm512_broadcast_f32x4(bv.quad(mask));
+        // SAFETY: AVX-512F is enabled here, as in `tile_impl`.
+        let b = _mm512_broadcast_f32x4(unsafe { bv.quad(mask) });
         for (quad, a4) in quads.iter_mut().zip(av.as_chunks::<4>().0).take(R / 4) {
             // SAFETY: `a4` has 4 floats. Lanes 4..16 of the cast are undefined but unused.
             let a = _mm512_castps128_ps512(unsafe { _mm_loadu_ps(a4.as_ptr()) });
