@@ -152,43 +152,21 @@ impl<K: SparseTile> Panels<K> for Sparse {
 
     fn multiply(
         kern: &K,
-        Block { mc, nc, kc, beta }: Block,
+        block: Block,
         slot: &[f32],
         b_pack: &[f32],
         c: &mut [f32],
-        (rsc, csc): (usize, usize),
+        strides: (usize, usize),
     ) {
         #[cfg(test)]
         SPARSE_BLOCKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        let (mr, nr) = (K::MR, K::NR);
-        let panels = mc.div_ceil(mr);
-        let (values, lists) = slot.split_at(panels * kc * mr);
-        for (jr, b_panel) in b_pack
-            .chunks_exact(kc * nr)
-            .take(nc.div_ceil(nr))
-            .enumerate()
-        {
-            let j = jr * nr;
-            let cols = nr.min(nc - j);
-            let a_panels = values.chunks_exact(kc * mr).zip(lists.chunks_exact(kc + 1));
-            for (ir, (a_panel, list)) in a_panels.take(panels).enumerate() {
-                let i = ir * mr;
-                let rows = mr.min(mc - i);
-                let kept = list[0].to_bits() as usize;
-                let c_tile = &mut c[i * rsc + j * csc..];
-                let steps = &list[1..1 + kept];
-                kern.tile_sparse(
-                    steps,
-                    a_panel,
-                    b_panel,
-                    beta,
-                    c_tile,
-                    (rsc, csc),
-                    rows,
-                    cols,
-                );
-            }
-        }
+        let panel_len = block.kc * K::NR;
+        for_each_tile::<K>(block, slot, c, strides, |tile| {
+            let b_panel = &b_pack[tile.j / K::NR * panel_len..][..panel_len];
+            let (rows, cols) = (tile.rows, tile.cols);
+            let (steps, a, c) = (tile.steps, tile.a_panel, tile.c);
+            kern.tile_sparse(steps, a, b_panel, block.beta, c, strides, rows, cols);
+        });
     }
 }
 
@@ -222,38 +200,65 @@ impl Sparse {
     /// block's first).
     pub(super) fn multiply_in_place<K: SparseTile>(
         kern: &K,
-        Block { mc, nc, kc, beta }: Block,
+        block: Block,
         slot: &[f32],
         (b, ld): (&[f32], usize),
         c: &mut [f32],
-        (rsc, csc): (usize, usize),
+        strides: (usize, usize),
     ) {
         #[cfg(test)]
         IN_PLACE_BLOCKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        let (mr, nr) = (K::MR, K::NR);
-        let panels = mc.div_ceil(mr);
-        let (values, lists) = slot.split_at(panels * kc * mr);
-        for j in (0..nc).step_by(nr) {
-            let cols = nr.min(nc - j);
-            let a_panels = values.chunks_exact(kc * mr).zip(lists.chunks_exact(kc + 1));
-            for (ir, (a_panel, list)) in a_panels.take(panels).enumerate() {
-                let i = ir * mr;
-                let rows = mr.min(mc - i);
-                let kept = list[0].to_bits() as usize;
-                let c_tile = &mut c[i * rsc + j * csc..];
-                let steps = &list[1..1 + kept];
-                let b_cols = (&b[j..], ld);
-                kern.tile_sparse_in_place(
-                    steps,
-                    a_panel,
-                    b_cols,
-                    beta,
-                    c_tile,
-                    (rsc, csc),
-                    rows,
-                    cols,
-                );
-            }
+        for_each_tile::<K>(block, slot, c, strides, |tile| {
+            let b_cols = (&b[tile.j..], ld);
+            let (rows, cols) = (tile.rows, tile.cols);
+            let (steps, a, c) = (tile.steps, tile.a_panel, tile.c);
+            kern.tile_sparse_in_place(steps, a, b_cols, block.beta, c, strides, rows, cols);
+        });
+    }
+}
+
+/// One tile of a panel-sparse block, as [`for_each_tile`] hands it out.
+#[cfg(target_arch = "x86_64")]
+struct SparseTileAt<'a> {
+    /// The tile's first column in the block (a multiple of `NR`) and its width.
+    j: usize,
+    cols: usize,
+    /// Its height (`MR`, less at the bottom edge).
+    rows: usize,
+    /// The kept steps of its A micro-panel, and that panel's packed values.
+    steps: &'a [f32],
+    a_panel: &'a [f32],
+    /// `C` from the tile's first element.
+    c: &'a mut [f32],
+}
+
+/// LOOPS 2 and 1 of a panel-sparse block packed into `slot` ([`Sparse`]'s layout): one
+/// `NR`-wide column panel at a time, each against every A micro-panel, so that the B rows
+/// of a column panel stay in L1 while the A panels stream past; `tile` computes each.
+#[cfg(target_arch = "x86_64")]
+fn for_each_tile<K: MicroKernel>(
+    Block { mc, nc, kc, .. }: Block,
+    slot: &[f32],
+    c: &mut [f32],
+    (rsc, csc): (usize, usize),
+    mut tile: impl FnMut(SparseTileAt<'_>),
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    let panels = mc.div_ceil(mr);
+    let (values, lists) = slot.split_at(panels * kc * mr);
+    for j in (0..nc).step_by(nr) {
+        let a_panels = values.chunks_exact(kc * mr).zip(lists.chunks_exact(kc + 1));
+        for (ir, (a_panel, list)) in a_panels.take(panels).enumerate() {
+            let i = ir * mr;
+            let kept = list[0].to_bits() as usize;
+            tile(SparseTileAt {
+                j,
+                cols: nr.min(nc - j),
+                rows: mr.min(mc - i),
+                steps: &list[1..1 + kept],
+                a_panel,
+                c: &mut c[i * rsc + j * csc..],
+            });
         }
     }
 }
