@@ -219,16 +219,23 @@ impl core::error::Error for Error {}
 /// scan over blocks that the compiler vectorises: a float is NaN or infinite exactly when
 /// its exponent bits are all ones. Only a block that has one is searched for the index.
 pub fn check_finite(what: &'static str, data: &[f32]) -> Result<()> {
+    match first_non_finite(data) {
+        Some(index) => Err(Error::new(ErrorKind::NonFinite { what, index })),
+        None => Ok(()),
+    }
+}
+
+/// The index of the first NaN or infinity in `data`, as [`check_finite`] finds it.
+pub(crate) fn first_non_finite(data: &[f32]) -> Option<usize> {
     const EXPONENT: u32 = 0x7f80_0000;
     let non_finite = |v: &f32| v.to_bits() & EXPONENT == EXPONENT;
     for (b, block) in data.chunks(64).enumerate() {
         let any = block.iter().fold(false, |acc, v| acc | non_finite(v));
         if any {
-            let index = b * 64 + block.iter().position(non_finite).unwrap_or(0);
-            return Err(Error::new(ErrorKind::NonFinite { what, index }));
+            return Some(b * 64 + block.iter().position(non_finite).unwrap_or(0));
         }
     }
-    Ok(())
+    None
 }
 
 #[cfg(test)]

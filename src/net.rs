@@ -7,6 +7,7 @@
 //! a slice it borrows instead ([`Net::with_params`]), e.g. weights left in flash.
 
 use crate::error::{Error, ErrorKind, Result, check_finite};
+use crate::kernels::{check_finite_split, copy_finite};
 use crate::layers::{AnyLayer, BackwardCtx, ForwardCtx, Layer, Mode};
 use crate::optim::Optimizer;
 use crate::plan::{MAX_LAYERS, Plan, Purpose};
@@ -369,8 +370,12 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
             None => params,
         };
         let ping = plan.pingpong_len();
+        // The input is checked for NaN and infinity here, and in training copied where
+        // the backward pass finds it, in one pass split over the threads.
         if training_layout {
-            acts[..x.data().len()].copy_from_slice(x.data());
+            copy_finite("input", x.data(), &mut acts[..x.data().len()])?;
+        } else {
+            check_finite_split("input", x.data())?;
         }
         for (i, (layer, slot)) in layers.iter_mut().zip(plan.slots()).enumerate() {
             let xs = slot.input.batched(n)?;
@@ -403,6 +408,8 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
         self.output(n)
     }
 
+    /// The batch size of `x`, checked against the network's input shape and plan (its
+    /// values are checked for NaN and infinity by [`Net::forward`], as it copies them).
     fn check_input(&self, x: Tensor<'_>) -> Result<usize> {
         let n = x.batch();
         if x.shape().rank() == 0 || x.shape().inner() != self.input_shape() {
@@ -418,7 +425,6 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
                 max: self.plan.batch(),
             }));
         }
-        check_finite("input", x.data())?;
         Ok(n)
     }
 

@@ -10,6 +10,7 @@
 mod activation;
 mod conv;
 mod dispatch;
+mod finite;
 mod gemm;
 mod loss;
 pub mod math;
@@ -23,6 +24,7 @@ pub(crate) mod threads;
 pub use activation::*;
 pub use conv::*;
 pub use dispatch::{KERNEL_ENV, KernelPath, selected};
+pub use finite::{check_finite_split, copy_finite};
 pub use gemm::*;
 pub use loss::*;
 pub use norm::*;

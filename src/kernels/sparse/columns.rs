@@ -1,34 +1,56 @@
 //! Which columns of a matrix hold a nonzero: the list [`super::gemm_skip_zeros`] packs by.
 
+use crate::kernels::threads;
+
 /// Whether a value is nonzero, from its bits: any bit but the sign (`-0.0` is zero, NaN is not).
 #[inline(always)]
 fn nonzero_bits(bits: u32) -> bool {
     bits << 1 != 0
 }
 
-/// ORs the bit patterns of every row of `rows` (row length `acc.len()`) into `acc`: a column
-/// of `acc` is then nonzero (sign aside) exactly where some row is. Plain ORs, which the
-/// compiler vectorises, rather than compares.
+/// ORs the bit patterns of columns `c0 .. c0 + acc.len()` of every row of the row-major
+/// `rows` (`k` floats per row) into `acc`: a column of `acc` is then nonzero (sign aside)
+/// exactly where some row is. Plain ORs, which the compiler vectorises, rather than
+/// compares.
 ///
 /// Four rows at a time, so that `acc` is loaded and stored once per four rows rather than
 /// once per row (a row at a time, the MNIST input's 128 × 784 took ~15 µs, mostly stores).
-fn or_rows(acc: &mut [f32], rows: &[f32]) {
-    let k = acc.len();
+fn or_rows(acc: &mut [f32], rows: &[f32], k: usize, c0: usize) {
+    let w = acc.len();
     let mut quads = rows.chunks_exact(4 * k);
     for quad in &mut quads {
-        let (r0, rest) = quad.split_at(k);
-        let (r1, rest) = rest.split_at(k);
-        let (r2, r3) = rest.split_at(k);
+        let row = |r: usize| &quad[r * k + c0..][..w];
+        let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
         for ((((a, v0), v1), v2), v3) in acc.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
             let bits = v0.to_bits() | v1.to_bits() | v2.to_bits() | v3.to_bits();
             *a = f32::from_bits(a.to_bits() | bits);
         }
     }
     for row in quads.remainder().chunks_exact(k) {
-        for (a, &v) in acc.iter_mut().zip(row) {
+        for (a, &v) in acc.iter_mut().zip(&row[c0..c0 + w]) {
             *a = f32::from_bits(a.to_bits() | v.to_bits());
         }
     }
+}
+
+/// Smallest number of floats scanned by one thread (the MNIST input's 124 × 784 after its
+/// first four rows splits in two; a 128 × 400 hidden layer stops after four rows anyway).
+const PAR_MIN: usize = 1 << 14;
+
+/// [`or_rows`] over all `k` columns of `rows`, the columns cut into `ways` ranges ORed in
+/// parallel. An OR does not depend on the order, so neither does the result.
+fn or_rows_split(acc: &mut [f32], rows: &[f32], k: usize, c0: usize, ways: usize) {
+    if ways <= 1 {
+        return or_rows(acc, rows, k, c0);
+    }
+    // Ranges start at multiples of 16 floats (a cache line when the rows are aligned).
+    let mid = threads::cut(acc.len(), ways, 16);
+    let (a0, a1) = acc.split_at_mut(mid);
+    let (w0, w1) = (ways / 2, ways - ways / 2);
+    threads::join(
+        || or_rows_split(a0, rows, k, c0, w0),
+        || or_rows_split(a1, rows, k, c0 + mid, w1),
+    );
 }
 
 /// The nonzero columns of the `m × k` matrix `a` (columns with a nonzero in any row), as
@@ -51,11 +73,12 @@ pub(super) fn nonzero_columns<'s>(
     // A column used by the first rows is used by the batch: if those rows already leave
     // too few columns unused (a ReLU layer's output), stop after four rows.
     let (first, others) = a.split_at(k * m.min(4));
-    or_rows(columns, first);
+    or_rows(columns, first, k, 0);
     if used(columns) > k - k / 8 {
         return None;
     }
-    or_rows(columns, others);
+    let ways = threads::ways(others.len(), PAR_MIN).min(k / 16).max(1);
+    or_rows_split(columns, others, k, 0, ways);
     let count = used(columns);
     if count > k - k / 8 || count == 0 {
         return None;
