@@ -50,13 +50,14 @@ pub fn add_bias(y: &mut [f32], bias: &[f32]) -> Result<()> {
     Ok(())
 }
 
-/// Smallest part of a bias add or sum handed to one thread with `rayon`: 16 Ki floats, as
-/// for the activations (the MLP's 128 × 400 hidden layer splits in two).
+/// Smallest part of a bias add handed to one thread with `rayon`: 16 Ki floats, as for the
+/// activations (the MLP's 128 × 400 hidden layer splits in two).
 ///
-/// Why split such small passes: on two threads, the other core waits through each serial
-/// one, and its half of the matrix was written by that core (the product before splits the
-/// same rows): the three layers' bias adds took ~15 µs of a ~0.95 ms MNIST step, their
-/// bias gradients ~14 µs.
+/// Why split so small a pass: on two threads the other core waits through a serial one,
+/// and half of the rows were written by that core (the product before splits by rows too).
+/// The three bias adds of an MNIST step took 16–19 µs on two threads, 13.5 split.
+/// (`sum_rows` stays serial: split by columns, so that each column keeps its order of
+/// summation, it took 19–22 µs against 16 µs.)
 const PAR_MIN: usize = 1 << 14;
 
 /// [`add_bias`] on `ways` blocks of whole rows in parallel (lengths checked).
@@ -101,9 +102,6 @@ pub fn sum_rows_reference(x: &[f32], out: &mut [f32]) -> Result<()> {
 
 /// Column sums of a row-major matrix: `out[j] = Σ_i x[i][j]` (`x.len()` a multiple of
 /// `out.len()`). This is the bias gradient of a Dense layer.
-///
-/// With `rayon`, ranges of columns go to the threads of the current pool; each column is
-/// still summed over the rows in order, so every thread count gives the same bits.
 pub fn sum_rows(x: &[f32], out: &mut [f32]) -> Result<()> {
     let cols = out.len();
     check_rows("summed matrix", x.len(), cols)?;
@@ -111,39 +109,16 @@ pub fn sum_rows(x: &[f32], out: &mut [f32]) -> Result<()> {
     if cols == 0 {
         return Ok(());
     }
-    let ways = threads::ways(x.len(), PAR_MIN).min(cols / 16).max(1);
-    sum_rows_parts(x, cols, 0, out, ways);
-    Ok(())
-}
-
-/// [`sum_rows`] of columns `c0 .. c0 + out.len()` of `x` (`cols` per row) into `out`
-/// (zeroed), on `ways` ranges of columns in parallel.
-fn sum_rows_parts(x: &[f32], cols: usize, c0: usize, out: &mut [f32], ways: usize) {
-    if ways <= 1 {
-        return sum_rows_range(x, cols, c0, out);
-    }
-    // Ranges start at multiples of 16 floats: a thread's part of a row is whole vectors.
-    let mid = threads::cut(out.len(), ways, 16);
-    let (o0, o1) = out.split_at_mut(mid);
-    let (w0, w1) = (ways / 2, ways - ways / 2);
-    threads::join(
-        || sum_rows_parts(x, cols, c0, o0, w0),
-        || sum_rows_parts(x, cols, c0 + mid, o1, w1),
-    );
-}
-
-fn sum_rows_range(x: &[f32], cols: usize, c0: usize, out: &mut [f32]) {
-    let w = out.len();
-    let w8 = w / 8 * 8;
+    let c8 = cols / 8 * 8;
     for row in x.chunks_exact(cols) {
-        let row = &row[c0..c0 + w];
-        for (o, r) in out[..w8].chunks_exact_mut(8).zip(row.chunks_exact(8)) {
+        for (o, r) in out[..c8].chunks_exact_mut(8).zip(row.chunks_exact(8)) {
             o.copy_from_slice(&(load(o) + load(r)).to_array());
         }
-        for (o, v) in out[w8..].iter_mut().zip(&row[w8..]) {
+        for (o, v) in out[c8..].iter_mut().zip(&row[c8..]) {
             *o += v;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -170,8 +145,8 @@ mod tests {
         }
     }
 
-    /// Rows split over threads for the bias, columns for the sums: the bits of one
-    /// thread on 2–4 (the sizes are large enough to split, with odd column counts).
+    /// The bias add split over threads by rows: the bits of one thread on 2–4 (the sizes
+    /// are large enough to split, with odd column counts); the sums alongside.
     #[cfg(feature = "rayon")]
     #[test]
     fn every_thread_count_gives_the_same_bits() {

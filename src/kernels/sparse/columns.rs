@@ -33,24 +33,44 @@ fn or_rows(acc: &mut [f32], rows: &[f32], k: usize, c0: usize) {
     }
 }
 
-/// Smallest number of floats scanned by one thread (the MNIST input's 124 × 784 after its
-/// first four rows splits in two; a 128 × 400 hidden layer stops after four rows anyway).
+/// Smallest number of floats ORed by one thread (MNIST's 128 × 784 input splits in two; a
+/// 128 × 400 hidden layer stops after its first four rows anyway).
 const PAR_MIN: usize = 1 << 14;
 
-/// [`or_rows`] over all `k` columns of `rows`, the columns cut into `ways` ranges ORed in
-/// parallel. An OR does not depend on the order, so neither does the result.
-fn or_rows_split(acc: &mut [f32], rows: &[f32], k: usize, c0: usize, ways: usize) {
-    if ways <= 1 {
+/// Columns ORed at a time when the rows are split: one thread's accumulator lives on its
+/// stack (4 KiB).
+const CHUNK: usize = 1024;
+
+/// [`or_rows`] over the rows of `rows`, cut into `ways` blocks of rows ORed in parallel,
+/// `CHUNK` columns at a time: each thread reads the rows it wrote in the pass before (a
+/// batch is gathered and copied in blocks of rows the same way), where scanning by
+/// columns would read half of every row from the other core. An OR does not depend on the
+/// order, so neither does the result.
+fn or_rows_split(acc: &mut [f32], rows: &[f32], k: usize, ways: usize) {
+    for c0 in (0..k).step_by(CHUNK) {
+        let w = CHUNK.min(k - c0);
+        or_rows_parts(&mut acc[c0..c0 + w], rows, k, c0, ways);
+    }
+}
+
+/// [`or_rows`] of columns `c0 .. c0 + acc.len()` (at most `CHUNK`) on `ways` row blocks.
+fn or_rows_parts(acc: &mut [f32], rows: &[f32], k: usize, c0: usize, ways: usize) {
+    let m = rows.len() / k;
+    if ways <= 1 || m < 8 {
         return or_rows(acc, rows, k, c0);
     }
-    // Ranges start at multiples of 16 floats (a cache line when the rows are aligned).
-    let mid = threads::cut(acc.len(), ways, 16);
-    let (a0, a1) = acc.split_at_mut(mid);
+    // Blocks of whole quads of rows.
+    let (top, bottom) = rows.split_at(threads::cut(m, ways, 4) * k);
+    let mut theirs = [0.0f32; CHUNK];
+    let theirs = &mut theirs[..acc.len()];
     let (w0, w1) = (ways / 2, ways - ways / 2);
     threads::join(
-        || or_rows_split(a0, rows, k, c0, w0),
-        || or_rows_split(a1, rows, k, c0 + mid, w1),
+        || or_rows_parts(acc, top, k, c0, w0),
+        || or_rows_parts(theirs, bottom, k, c0, w1),
     );
+    for (a, t) in acc.iter_mut().zip(theirs.iter()) {
+        *a = f32::from_bits(a.to_bits() | t.to_bits());
+    }
 }
 
 /// The nonzero columns of the `m × k` matrix `a` (columns with a nonzero in any row), as
@@ -77,8 +97,8 @@ pub(super) fn nonzero_columns<'s>(
     if used(columns) > k - k / 8 {
         return None;
     }
-    let ways = threads::ways(others.len(), PAR_MIN).min(k / 16).max(1);
-    or_rows_split(columns, others, k, 0, ways);
+    let ways = threads::ways(others.len(), PAR_MIN);
+    or_rows_split(columns, others, k, ways);
     let count = used(columns);
     if count > k - k / 8 || count == 0 {
         return None;

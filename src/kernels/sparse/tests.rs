@@ -282,40 +282,51 @@ fn wrong_lengths_are_errors() {
     );
 }
 
-/// The column scan is split over threads by column ranges: every thread count lists the
-/// same columns, including ones used only by a late row at the edge of a range.
+/// The column scan is split over threads by blocks of rows: every thread count lists the
+/// same columns, including ones used only by the last row, or only by a row of the first
+/// block after the four rows scanned first.
 #[cfg(feature = "rayon")]
 #[test]
 fn column_lists_are_the_same_on_every_thread_count() {
     let mut rng = Rng::new(21);
-    let (m, k) = (128, 784);
-    let mut a = sparse_random(&mut rng, m * k, 0.2);
-    zero_columns(&mut rng, &mut a, m, k);
-    // Columns used only by the last row, on both sides of where the ranges are cut.
-    for p in [0, 15, 16, 191, 192, 399, 400, 401, 783] {
-        (0..m).for_each(|r| a[r * k + p] = 0.0);
-        a[(m - 1) * k + p] = if p % 2 == 0 { -1e-40 } else { 2.0 };
-    }
-    let want: Vec<u32> = (0..k)
-        .filter(|&p| (0..m).any(|r| a[r * k + p] != 0.0))
-        .map(|p| p as u32)
-        .collect();
-    assert!(want.len() < k - k / 8, "the list must be worth making");
-    for threads in [1, 2, 3, 4] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        let got = pool.install(|| {
-            let mut list = vec![f32::NAN; column_list_len(k)];
-            column_list(&a, m, k, &mut list).unwrap();
-            let count = list[0].to_bits() as usize;
-            list[1..1 + count]
-                .iter()
-                .map(|c| c.to_bits())
-                .collect::<Vec<u32>>()
-        });
-        assert_eq!(got, want, "{threads} threads");
+    // MNIST's input; and more columns than one thread's accumulator holds at a time.
+    for (m, k) in [(128, 784), (64, 1100)] {
+        let mut a = sparse_random(&mut rng, m * k, 0.2);
+        zero_columns(&mut rng, &mut a, m, k);
+        let last = m - 1;
+        for (p, r) in [
+            (0, last),
+            (15, 5),
+            (16, last),
+            (191, 33),
+            (399, 34),
+            (400, last),
+            (783, 6),
+        ] {
+            (0..m).for_each(|r| a[r * k + p] = 0.0);
+            a[r * k + p] = if p % 2 == 0 { -1e-40 } else { 2.0 };
+        }
+        let want: Vec<u32> = (0..k)
+            .filter(|&p| (0..m).any(|r| a[r * k + p] != 0.0))
+            .map(|p| p as u32)
+            .collect();
+        assert!(want.len() < k - k / 8, "the list must be worth making");
+        for threads in [1, 2, 3, 4] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| {
+                let mut list = vec![f32::NAN; column_list_len(k)];
+                column_list(&a, m, k, &mut list).unwrap();
+                let count = list[0].to_bits() as usize;
+                list[1..1 + count]
+                    .iter()
+                    .map(|c| c.to_bits())
+                    .collect::<Vec<u32>>()
+            });
+            assert_eq!(got, want, "{m}x{k}, {threads} threads");
+        }
     }
 }
 
