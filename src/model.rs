@@ -102,9 +102,15 @@ impl<'a, L: Loss, O: Optimizer, M: AsMut<[f32]> + AsRef<[f32]>> Model<'a, L, O, 
     }
 
     /// `forward`, `backward` and `apply_grad` in one call; returns the loss.
+    ///
+    /// The same arithmetic as the three calls, without copying `x` into the network's
+    /// memory (the backward pass reads it where it is): so the step leaves no forward pass
+    /// for a later `backward`, which needs a `forward` first.
     pub fn train_step(&mut self, x: Tensor<'_>, targets: Targets<'_>) -> Result<f32> {
-        self.forward(x)?;
-        let loss = self.backward(targets)?;
+        if self.net.mode() != Mode::Train {
+            self.net.set_mode(Mode::Train)?;
+        }
+        let loss = self.net.train_pass(x, &self.loss, targets)?;
         self.apply_grad()?;
         Ok(loss)
     }

@@ -146,6 +146,19 @@ fn forward_backward_apply_grad_match_train_step() {
     {
         assert!((p0 - 0.1 * g - p1).abs() <= 1e-6 * (1.0 + p0.abs()));
     }
+    // A second step from different inputs (the step reads its input where it is, never
+    // a copy left by the first), then: the step leaves no forward pass for `backward`.
+    let x2: Vec<f32> = x.iter().map(|v| 0.5 - v).collect();
+    let x2t = Tensor::matrix(&x2, 8, 6).unwrap();
+    a.forward(x2t).unwrap();
+    let la = a.backward(Targets::Classes(&y)).unwrap();
+    a.apply_grad().unwrap();
+    assert_eq!(la, b.train_step(x2t, Targets::Classes(&y)).unwrap());
+    assert_eq!(a.net().params(), b.net().params());
+    expect_err(
+        b.backward(Targets::Classes(&y)),
+        "training-mode forward first",
+    );
 }
 
 #[test]
