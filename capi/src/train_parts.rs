@@ -6,7 +6,9 @@
 //! mirror tinynn's `model.forward` / `model.backward` / `model.apply_grad` (the Python
 //! package) and for callers who want the predictions of the batch they train on. The
 //! gradients stay inside the model between `backward` and `apply_grad`: a second `backward`
-//! overwrites them, and `apply_grad` always applies the latest.
+//! overwrites them, and `apply_grad` always applies the latest. `nanonn_model_train_step`
+//! reads its batch where the caller keeps it and leaves no forward pass behind, so a
+//! `backward` after it needs a `forward` first (else `NANONN_STATUS_INVALID_STATE`).
 
 use nn::loss::Targets;
 use nn::{Shape, Tensor};
