@@ -47,6 +47,9 @@ const CHUNK: usize = 1024;
 /// columns would read half of every row from the other core. An OR does not depend on the
 /// order, so neither does the result.
 fn or_rows_split(acc: &mut [f32], rows: &[f32], k: usize, ways: usize) {
+    if ways <= 1 {
+        return or_rows(acc, rows, k, 0);
+    }
     for c0 in (0..k).step_by(CHUNK) {
         let w = CHUNK.min(k - c0);
         or_rows_parts(&mut acc[c0..c0 + w], rows, k, c0, ways);
@@ -54,6 +57,9 @@ fn or_rows_split(acc: &mut [f32], rows: &[f32], k: usize, ways: usize) {
 }
 
 /// [`or_rows`] of columns `c0 .. c0 + acc.len()` (at most `CHUNK`) on `ways` row blocks.
+/// Never inlined, so that only a split scan has the accumulator on its stack (a
+/// microcontroller's one-thread scan calls [`or_rows`] directly).
+#[inline(never)]
 fn or_rows_parts(acc: &mut [f32], rows: &[f32], k: usize, c0: usize, ways: usize) {
     let m = rows.len() / k;
     if ways <= 1 || m < 8 {
