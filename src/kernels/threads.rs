@@ -42,3 +42,19 @@ pub(crate) fn join<A: Send, B: Send>(
     #[cfg(not(feature = "rayon"))]
     (left(), right())
 }
+
+/// Runs both closures: in parallel (the caller runs `left`) when `worth` holds and this is
+/// a worker of a rayon pool of several threads, else one after the other on this thread
+/// (never starting a pool, so never allocating).
+pub(crate) fn join_if<A: Send, B: Send>(
+    worth: bool,
+    left: impl FnOnce() -> A + Send,
+    right: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    #[cfg(feature = "rayon")]
+    if worth && rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1 {
+        return rayon::join(left, right);
+    }
+    let _ = worth;
+    (left(), right())
+}
