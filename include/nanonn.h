@@ -988,7 +988,7 @@ NanonnStatus nanonn_model_forward(NanonnModel *model,
  * predictions against one class label per sample (`labels_len` == the forward's `n`),
  * backpropagated into the model's gradients (which replace any earlier ones). Writes the
  * batch's mean loss to `*loss_out`. Fails with `NANONN_STATUS_INVALID_STATE` without a
- * training-mode forward since the last prediction or evaluation.
+ * training-mode forward since the last prediction, evaluation or `nanonn_model_train_step`.
  *
  * # Safety
  * `model` is NULL or a live model; `labels` is readable for its length; `loss_out` is

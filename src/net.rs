@@ -341,7 +341,8 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     /// the planned batch, and returns the output `[n, ..output]`.
     ///
     /// Errors on a wrong shape, a batch of 0 or larger than planned, or a NaN/infinity in
-    /// `x`.
+    /// `x`; after the last of these (found while `x` is copied in) the previous forward
+    /// pass is gone too, so a `backward` needs a new `forward`.
     pub fn forward(&mut self, x: Tensor<'_>) -> Result<Tensor<'_>> {
         let n = self.forward_from(x, true)?;
         self.output(n)
@@ -450,7 +451,8 @@ impl<'a, M: AsMut<[f32]> + AsRef<[f32]>> Net<'a, M> {
     }
 
     /// The batch size of `x`, checked against the network's input shape and plan (its
-    /// values are checked for NaN and infinity by [`Net::forward`], as it copies them).
+    /// values are checked for NaN and infinity afterwards, in the pass that copies them
+    /// in training or on their own otherwise).
     fn check_input(&self, x: Tensor<'_>) -> Result<usize> {
         let n = x.batch();
         if x.shape().rank() == 0 || x.shape().inner() != self.input_shape() {

@@ -70,7 +70,7 @@ pub unsafe extern "C" fn nanonn_model_forward(
 /// predictions against one class label per sample (`labels_len` == the forward's `n`),
 /// backpropagated into the model's gradients (which replace any earlier ones). Writes the
 /// batch's mean loss to `*loss_out`. Fails with `NANONN_STATUS_INVALID_STATE` without a
-/// training-mode forward since the last prediction or evaluation.
+/// training-mode forward since the last prediction, evaluation or `nanonn_model_train_step`.
 ///
 /// # Safety
 /// `model` is NULL or a live model; `labels` is readable for its length; `loss_out` is
