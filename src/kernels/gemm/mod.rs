@@ -371,6 +371,14 @@ pub fn gemm_scratch_len(m: usize, n: usize, k: usize) -> usize {
     scratch_len(m, n, k, cfg!(feature = "rayon"))
 }
 
+/// The scratch [`gemm_scratch_len`] asks for on a 1-thread pool: what every product needs to
+/// run at all. The panel-sparse products decide whether to leave out zero columns by this
+/// need, not the current pool's: a plan made in a smaller pool than the one it runs in then
+/// leaves out the same columns with fewer workers, and gives the same bits.
+pub(crate) fn one_thread_scratch_len(m: usize, n: usize, k: usize) -> usize {
+    scratch_len(m, n, k, false)
+}
+
 /// The largest need among the compiled-in kernels: the one-thread part, plus A blocks for
 /// more workers when `parallel`.
 fn scratch_len(m: usize, n: usize, k: usize, parallel: bool) -> usize {

@@ -43,7 +43,9 @@ mod columns;
 mod tests;
 
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{check_operands, gemm_depths, gemm_rows, gemm_with, sparse_scratch_len};
+use crate::kernels::gemm::{
+    check_operands, gemm_depths, gemm_rows, gemm_with, one_thread_scratch_len, sparse_scratch_len,
+};
 use crate::kernels::{KernelPath, gemm_reference, gemm_scratch_len, selected};
 use columns::nonzero_columns;
 
@@ -66,10 +68,11 @@ pub fn gemm_skip_zeros_scratch_len(m: usize, n: usize, k: usize) -> usize {
 /// as that with `trans_b = false` and `beta = 0` (`c` is overwritten, not read): `a` is
 /// `m×k`, or `k×m` when `trans_a`; `b` is `k×n`; all row-major.
 ///
-/// `scratch`: [`gemm_skip_zeros_scratch_len`]`(m, n, k)` floats; with less, the product is
-/// the dense one (which needs what [`gemm_scratch_len`] says). With `rayon`, large products
+/// `scratch`: [`gemm_skip_zeros_scratch_len`]`(m, n, k)` floats. With `rayon`, large products
 /// are split over the current pool as the dense GEMM's are, with the same result for every
-/// thread count.
+/// thread count; a scratch planned in a smaller pool means fewer workers, the same result.
+/// With less than a 1-thread pool's plan, the product is the dense one (which needs what
+/// [`gemm_scratch_len`] says, and sums in another order).
 ///
 /// # Errors
 /// `a`, `b`, `c` not `m·k`, `k·n`, `m·n` long, or `scratch` too short for the dense path
@@ -110,7 +113,7 @@ pub(crate) fn gemm_skip_zeros_with(
     let skipped = m > 3
         && n > 0
         && k > 0
-        && match nonzero_columns(a, rows, cols, gemm_scratch_len(m, n, k), scratch) {
+        && match nonzero_columns(a, rows, cols, one_thread_scratch_len(m, n, k), scratch) {
             Some((columns, rest)) => skip(path, trans_a, (m, n, k), a, b, c, columns, rest),
             None => false,
         };
@@ -219,7 +222,9 @@ fn skip(
     columns: &[f32],
     scratch: &mut [f32],
 ) -> bool {
-    if scratch.len() < gemm_scratch_len(m, n, k) {
+    // The one-thread need, not the current pool's: with a plan made in a smaller pool the
+    // product runs on fewer workers rather than dense, which would sum in another order.
+    if scratch.len() < one_thread_scratch_len(m, n, k) {
         return false;
     }
     if trans_a {

@@ -342,17 +342,27 @@ fn every_thread_count_gives_the_same_bits() {
         let mut a = sparse_random(&mut rng, m * k, density);
         zero_columns(&mut rng, &mut a, m, k); // stored m × k either way
         let b = sparse_random(&mut rng, k * n, 1.0);
-        let results: Vec<Vec<f32>> = [1, 2, 3]
+        let (rows, depth) = if trans_a { (k, m) } else { (m, k) };
+        let pool = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+        };
+        // A plan made in a 1-thread pool holds fewer workers' blocks: in a larger pool the
+        // product then uses fewer workers, but still leaves out the zero columns.
+        let one_thread_plan = pool(1).install(|| gemm_skip_zeros_scratch_len(rows, n, depth));
+        let results: Vec<Vec<f32>> = [(1, false), (2, false), (3, false), (3, true)]
             .iter()
-            .map(|&threads| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                pool.install(|| {
-                    let (rows, depth) = if trans_a { (k, m) } else { (m, k) };
+            .map(|&(threads, small_plan)| {
+                pool(threads).install(|| {
                     let mut c = vec![0.0; rows * n];
-                    let mut scratch = vec![0.0; gemm_skip_zeros_scratch_len(rows, n, depth)];
+                    let len = if small_plan {
+                        one_thread_plan
+                    } else {
+                        gemm_skip_zeros_scratch_len(rows, n, depth)
+                    };
+                    let mut scratch = vec![0.0; len];
                     gemm_skip_zeros(
                         trans_a,
                         rows,
@@ -378,6 +388,13 @@ fn every_thread_count_gives_the_same_bits() {
             bits(&results[0]),
             bits(&results[2]),
             "trans_a={trans_a}: 1 vs 3 threads"
+        );
+        let differ = (0..results[0].len())
+            .filter(|&i| results[0][i].to_bits() != results[3][i].to_bits())
+            .count();
+        assert_eq!(
+            differ, 0,
+            "trans_a={trans_a}: 3 threads with a 1-thread plan, elements that differ"
         );
     }
 }
