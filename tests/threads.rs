@@ -30,7 +30,11 @@ fn data(seed: u64) -> (Vec<f32>, Vec<u32>) {
     let x = (0..4 * BATCH * INPUT)
         .map(|i| {
             let v = rng.uniform_range(-1.0, 1.0);
-            if (i % INPUT).is_multiple_of(3) { 0.0 } else { v }
+            if (i % INPUT).is_multiple_of(3) {
+                0.0
+            } else {
+                v
+            }
         })
         .collect();
     let y = (0..4 * BATCH).map(|_| rng.below(CLASSES) as u32).collect();
