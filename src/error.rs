@@ -219,7 +219,13 @@ impl core::error::Error for Error {}
 /// scan over blocks that the compiler vectorises: a float is NaN or infinite exactly when
 /// its exponent bits are all ones. Only a block that has one is searched for the index.
 pub fn check_finite(what: &'static str, data: &[f32]) -> Result<()> {
-    match first_non_finite(data) {
+    non_finite_at(what, first_non_finite(data))
+}
+
+/// `Ok` when no NaN or infinity was found (`first` is `None`), else the `NonFinite` error
+/// naming `what` and the index found.
+pub(crate) fn non_finite_at(what: &'static str, first: Option<usize>) -> Result<()> {
+    match first {
         Some(index) => Err(Error::new(ErrorKind::NonFinite { what, index })),
         None => Ok(()),
     }

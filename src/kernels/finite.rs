@@ -8,7 +8,7 @@
 //! Each part checks and copies its own range, a block at a time so that the copy reads
 //! what the check has just brought into L1.
 
-use crate::error::{Error, ErrorKind, Result, first_non_finite};
+use crate::error::{Error, Result, first_non_finite, non_finite_at};
 use crate::kernels::threads;
 
 /// Smallest part handed to one thread: 16 Ki floats (~2 µs of check and copy).
@@ -24,10 +24,8 @@ const BLOCK: usize = 1024;
 /// # Errors
 /// `NonFinite` at the first NaN or infinity.
 pub fn check_finite_split(what: &'static str, data: &[f32]) -> Result<()> {
-    found(
-        what,
-        parts(data, None, 0, threads::ways(data.len(), PAR_MIN)),
-    )
+    let ways = threads::ways(data.len(), PAR_MIN);
+    non_finite_at(what, parts(data, None, 0, ways))
 }
 
 /// Copies `src` into `dst` after checking, as [`check_finite_split`], that every value is
@@ -40,14 +38,7 @@ pub fn copy_finite(what: &'static str, src: &[f32], dst: &mut [f32]) -> Result<(
         return Err(Error::length(what, src.len(), dst.len()));
     }
     let ways = threads::ways(src.len(), PAR_MIN);
-    found(what, parts(src, Some(dst), 0, ways))
-}
-
-fn found(what: &'static str, first: Option<usize>) -> Result<()> {
-    match first {
-        Some(index) => Err(Error::new(ErrorKind::NonFinite { what, index })),
-        None => Ok(()),
-    }
+    non_finite_at(what, parts(src, Some(dst), 0, ways))
 }
 
 /// The index (from `base`) of the first non-finite value of `src`, its parts checked (and
@@ -86,6 +77,7 @@ fn part(src: &[f32], mut dst: Option<&mut [f32]>) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     /// The index of the `NonFinite` error, if that is what `r` is.
     fn index(r: Result<()>) -> Option<usize> {
